@@ -1,0 +1,1 @@
+//! Per-container monitor (conmon's role). (Not built yet: issue 5.)

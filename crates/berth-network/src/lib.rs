@@ -1,0 +1,1 @@
+//! Network namespaces, bridge/veth/macvlan via netlink, IPAM, nftables NAT and ports. (Not built yet: issue 6.)

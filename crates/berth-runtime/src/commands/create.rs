@@ -1,0 +1,167 @@
+//! `create`: set up a container and leave its process waiting for `start`.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::time::SystemTime;
+
+use berth_cgroups::{Cgroup, Layout};
+
+use super::{io, Error};
+use crate::cli::CreateArgs;
+use crate::init::{self, Config, Role};
+use crate::spawn::{self, ParentSide};
+use crate::state::{self, Phase, Saved, Store};
+use crate::util::write_atomic;
+
+/// A created container whose process is waiting on its exec fifo.
+pub struct Created {
+    /// Init pid.
+    pub pid: i32,
+}
+
+/// Create the container described by `args`.
+pub fn run(store: &Store, args: &CreateArgs) -> Result<Created, Error> {
+    let bundle = crate::spec::load(&args.bundle)?;
+    let (dir, lock) = store.reserve(&args.id)?;
+    let mut undo = Undo {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        pid: None,
+    };
+    let spec = &bundle.spec;
+    let fifo_path = dir.join("exec.fifo");
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| io("create exec fifo", &fifo_path)(e.into()))?;
+    // Read-write, so opening never blocks; the child reads one byte from it on `start`.
+    let fifo: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(io("open exec fifo", &fifo_path))?
+        .into();
+
+    let layout = Layout::detect()?;
+    let cgroup = Cgroup::create(&layout, &crate::cgroup::cgroups_path(spec), &args.id)?;
+    undo.cgroup = Some(cgroup.clone());
+    if let Some(resources) = crate::cgroup::resources_with_default_devices(spec) {
+        cgroup.apply(&resources)?;
+    }
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => Some(crate::seccomp::compile(profile)?),
+        None => None,
+    };
+    let console_socket = connect_console(args.console_socket.as_deref())?;
+    let plan = init::namespaces::plan_create(spec, cgroup.unified_dir().is_some())?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("process missing".into()))?;
+    let created = crate::util::rfc3339_nano(SystemTime::now());
+    let mut hook_state = serde_json::json!({
+        "ociVersion": spec.version(),
+        "id": args.id,
+        "status": "creating",
+        "pid": 0,
+        "bundle": bundle.dir,
+        "annotations": spec.annotations(),
+    });
+    let config = Config {
+        spec,
+        process,
+        rootfs: bundle.rootfs.clone(),
+        bundle: bundle.dir.clone(),
+        role: Role::Init {
+            fifo,
+            no_pivot: args.no_pivot,
+            no_new_keyring: args.no_new_keyring,
+            cgroup_dirs: cgroup
+                .paths()
+                .into_iter()
+                .filter(|(name, _)| !name.starts_with("name="))
+                .collect(),
+            hook_state: hook_state.to_string(),
+        },
+        plan,
+        console_socket,
+        preserve_fds: args.preserve_fds,
+        seccomp: seccomp.as_ref(),
+    };
+    let parent = ParentSide {
+        cgroup: &cgroup,
+        spec,
+    };
+    let spawned = spawn::spawn(config, &parent)?;
+    undo.pid = Some(spawned.pid);
+    let mut saved = Saved {
+        id: args.id.clone(),
+        pid: spawned.pid,
+        pid_start: state::start_time(spawned.pid).unwrap_or(0),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created,
+        owner: String::new(),
+        phase: Phase::Creating,
+        spec: bundle.spec.clone(),
+    };
+    state::save(&dir, &saved)?;
+    hook_state["pid"] = spawned.pid.into();
+    spawn::wait_ready(&spawned.channel, spec, &hook_state.to_string())?;
+    saved.phase = Phase::Created;
+    state::save(&dir, &saved)?;
+    if let Some(pid_file) = &args.pid_file {
+        write_atomic(pid_file, spawned.pid.to_string().as_bytes())
+            .map_err(io("write pid file", pid_file))?;
+    }
+    undo.disarm();
+    drop(lock);
+    Ok(Created { pid: spawned.pid })
+}
+
+fn connect_console(path: Option<&std::path::Path>) -> Result<Option<OwnedFd>, Error> {
+    path.map(|p| {
+        UnixStream::connect(p)
+            .map(OwnedFd::from)
+            .map_err(io("connect to console socket", p))
+    })
+    .transpose()
+}
+
+/// What a failed create leaves behind, removed on drop: the process, the cgroup, the state.
+struct Undo {
+    dir: Option<std::path::PathBuf>,
+    cgroup: Option<Cgroup>,
+    pid: Option<i32>,
+}
+
+impl Undo {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.pid = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            spawn::kill_and_reap(pid);
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = cgroup.kill_all(libc::SIGKILL);
+            if let Err(e) = cgroup.destroy() {
+                eprintln!("cleanup: remove cgroup: {e}");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!(
+                    "cleanup: remove {}: {}",
+                    dir.display(),
+                    crate::util::cause(&e)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! `run`: create + start, then (unless `-d`) wait for the process, forwarding signals, and
+//! delete the container when it exits.
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::Error;
+use crate::cli::RunArgs;
+use crate::state::Store;
+
+/// Run the container of `args`; returns its exit code.
+pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
+    let id = &args.create.id;
+    let foreground = !args.detach;
+    if foreground {
+        block_signals()?;
+        if !args.no_subreaper {
+            berth_sys::set_child_subreaper()
+                .map_err(super::io("set child subreaper", "/proc/self"))?;
+        }
+    }
+    let created = super::create::run(store, &args.create)?;
+    if let Err(e) = super::start::run(store, id) {
+        let _ = store
+            .load(id)
+            .map(|c| super::delete::kill_all(&c).and_then(|_| super::delete::destroy(&c)));
+        return Err(e);
+    }
+    if !foreground {
+        return Ok(0);
+    }
+    let code = wait_forwarding(created.pid)?;
+    if !args.keep {
+        let container = store.load(id)?;
+        super::delete::destroy(&container)?;
+    }
+    Ok(code)
+}
+
+/// Block every catchable signal so they can be taken with sigwait and forwarded.
+pub fn block_signals() -> Result<(), Error> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None)
+        .map_err(|e| super::io("block signals", "sigprocmask")(e.into()))
+}
+
+/// Wait for `pid` to exit, forwarding every signal we get except SIGCHLD to it, and reaping
+/// other children (we may be their subreaper). Returns the exit code, 128+signal when killed.
+pub fn wait_forwarding(pid: i32) -> Result<i32, Error> {
+    let target = Pid::from_raw(pid);
+    let all = SigSet::all();
+    loop {
+        // Reap first: the child may have exited before we started waiting.
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p == target => return Ok(code),
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == target => return Ok(128 + sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        let sig = all
+            .wait()
+            .map_err(|e| super::io("wait for signals", "sigwait")(e.into()))?;
+        if !matches!(sig, Signal::SIGCHLD | Signal::SIGWINCH | Signal::SIGURG) {
+            let _ = nix::sys::signal::kill(target, sig);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The child side: everything between clone and exec, as an ordered list of named steps.
+//!
+//! This code runs in a freshly cloned, single-threaded process. It must not panic; every
+//! failure becomes a [`StepError`] that travels back to the parent over the sync channel as
+//! `step: cause`, after which the child exits.
+
+mod caps;
+mod console;
+mod devices;
+mod exec;
+mod mounts;
+pub mod namespaces;
+mod process;
+mod rootfs;
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{Process, Spec};
+
+use crate::seccomp::Filter;
+use crate::sync::{Channel, Msg};
+
+pub use namespaces::{Plan, PlanError};
+
+/// A failed step: `step` names what was being done, `cause` why it failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {cause}")]
+pub struct StepError {
+    /// What was being done, e.g. `mount proc to /proc`.
+    pub step: String,
+    /// Why it failed, e.g. `permission denied`.
+    pub cause: String,
+}
+
+/// Attach a step name to an error.
+pub trait Step<T> {
+    /// Name the step this result belongs to.
+    fn step(self, step: impl FnOnce() -> String) -> Result<T, StepError>;
+}
+
+impl<T, E: Into<io::Error>> Step<T> for Result<T, E> {
+    fn step(self, step: impl FnOnce() -> String) -> Result<T, StepError> {
+        self.map_err(|e| StepError {
+            step: step(),
+            cause: crate::util::cause(&e.into()),
+        })
+    }
+}
+
+/// Build a step error from a message.
+pub fn fail(step: impl Into<String>, cause: impl Into<String>) -> StepError {
+    StepError {
+        step: step.into(),
+        cause: cause.into(),
+    }
+}
+
+/// What the container's process is: the init of a new container, or an `exec` into one.
+pub enum Role {
+    /// `create`: set up the whole container, then wait on the exec fifo for `start`.
+    Init {
+        /// Read end of the exec fifo (opened read-write so opening never blocks).
+        fifo: OwnedFd,
+        /// `--no-pivot`.
+        no_pivot: bool,
+        /// `--no-new-keyring`.
+        no_new_keyring: bool,
+        /// Cgroup directories to bind at the spec's cgroup mounts: (hierarchy name, host dir).
+        cgroup_dirs: Vec<(String, PathBuf)>,
+        /// The state document hooks get on stdin (status "creating").
+        hook_state: String,
+    },
+    /// `exec`: join the namespaces of the container's init (already opened by the parent).
+    Exec,
+}
+
+/// Everything the child needs; prepared by the parent before clone so the child allocates little.
+pub struct Config<'a> {
+    /// The container's configuration.
+    pub spec: &'a Spec,
+    /// The process to run (the spec's, or exec's `--process`).
+    pub process: &'a Process,
+    /// Absolute rootfs path on the host.
+    pub rootfs: PathBuf,
+    /// Bundle directory (relative mount sources are resolved against it).
+    pub bundle: PathBuf,
+    /// Container init or exec.
+    pub role: Role,
+    /// How namespaces are entered.
+    pub plan: Plan,
+    /// Connected `--console-socket`, when the process has a terminal.
+    pub console_socket: Option<OwnedFd>,
+    /// `--preserve-fds`: fds 3..3+N stay open across exec.
+    pub preserve_fds: i32,
+    /// Compiled seccomp filter.
+    pub seccomp: Option<&'a Filter>,
+}
+
+/// Run the child side and never return: exec the container's process, or report and exit.
+pub fn child_main(config: Config<'_>, channel: Channel) -> ! {
+    let err = match run(config, &channel) {
+        Ok(never) => match never {},
+        Err(err) => err,
+    };
+    let _ = channel.send(&Msg::Error(err.to_string()));
+    berth_sys::exit_now(1)
+}
+
+enum Never {}
+
+fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
+    // Deliver SIGKILL to us if the runtime dies before we are done.
+    berth_sys::set_parent_death_signal(libc::SIGKILL).step(|| "set parent death signal".into())?;
+    namespaces::enter(&mut config, channel)?;
+    process::set_oom_score_adj(config.process)?;
+    let exec = match config.role {
+        Role::Init { .. } => init_container(&mut config, channel)?,
+        Role::Exec => {
+            let exec = process::prepare(&config)?;
+            console::setup(&mut config, channel)?;
+            exec
+        }
+    };
+    process::finalize(&config, &exec)?;
+    if let Role::Init {
+        fifo, hook_state, ..
+    } = &config.role
+    {
+        channel.send(&Msg::Ready).step(|| "report ready".into())?;
+        process::wait_for_start(fifo)?;
+        crate::hooks::run_all(config.spec, crate::hooks::Kind::StartContainer, hook_state)
+            .map_err(|e| fail("startContainer hook", e.to_string()))?;
+    } else {
+        channel.send(&Msg::Execing).step(|| "report exec".into())?;
+    }
+    Err(exec::exec(&exec, config.preserve_fds))
+}
+
+/// `create`'s setup of a new container, up to just before the user switch.
+fn init_container(config: &mut Config<'_>, channel: &Channel) -> Result<exec::Prepared, StepError> {
+    nix::unistd::setsid().step(|| "setsid".into())?;
+    let root = rootfs::prepare(config)?;
+    mounts::mount_all(config, &root)?;
+    devices::setup(config, &root)?;
+    if config.spec.hooks().is_some() {
+        channel
+            .send(&Msg::RuntimeHooks)
+            .step(|| "request createRuntime hooks".into())?;
+        crate::sync::expect(channel, Msg::HooksDone)
+            .map_err(|e| fail("createRuntime hooks", e.to_string()))?;
+        if let Role::Init { hook_state, .. } = &config.role {
+            crate::hooks::run_all(config.spec, crate::hooks::Kind::CreateContainer, hook_state)
+                .map_err(|e| fail("createContainer hook", e.to_string()))?;
+        }
+    }
+    rootfs::enter(config, root)?;
+    console::setup(config, channel)?;
+    rootfs::finish(config)?;
+    process::set_names_and_sysctls(config)?;
+    if let Role::Init {
+        no_new_keyring: false,
+        ..
+    } = config.role
+    {
+        process::join_keyring()?;
+    }
+    process::prepare(config)
+}

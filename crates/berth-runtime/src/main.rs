@@ -1,0 +1,71 @@
+//! The `berth-runtime` binary: parse, dispatch, and log any error once, as runc does.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use berth_runtime::cli::{Cli, Command, LogFormat};
+use clap::Parser;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let log = cli.log.clone();
+    let format = cli.log_format;
+    let verb = verb(&cli.command);
+    let code = match berth_runtime::commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = match verb {
+                "create" | "run" | "exec" => format!("berth-runtime {verb} failed: {e}"),
+                _ => e.to_string(),
+            };
+            if let Err(err) = log_error(log.as_deref(), format, &msg) {
+                eprintln!("{msg} (and writing the log failed: {err})");
+            }
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn verb(command: &Command) -> &'static str {
+    match command {
+        Command::Create(_) => "create",
+        Command::Run(_) => "run",
+        Command::Exec(_) => "exec",
+        _ => "other",
+    }
+}
+
+/// One line to `--log` (or stderr) in the chosen format; a plain copy to stderr when the log
+/// is a file, so a human running the command sees it too.
+fn log_error(path: Option<&std::path::Path>, format: LogFormat, msg: &str) -> anyhow::Result<()> {
+    let time = berth_runtime::util::rfc3339(SystemTime::now());
+    let line = match format {
+        LogFormat::Json => {
+            serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
+        }
+        LogFormat::Text => format!(
+            "time=\"{time}\" level=error msg={}",
+            serde_json::to_string(msg)?
+        ),
+    };
+    match path {
+        Some(p) if p != std::path::Path::new("/dev/stderr") => {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?;
+            writeln!(file, "{line}")?;
+            eprintln!("{msg}");
+        }
+        _ => eprintln!("{line}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,424 @@
+//! Safe, fd-typed wrappers for the Linux syscalls Berth needs that `nix` and `std` do not cover.
+//!
+//! This is the only crate in the workspace allowed to contain `unsafe`.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Result of a fork-like call.
+#[derive(Debug)]
+pub enum Forked {
+    /// We are the parent; `pid` is the child's pid in our pid namespace.
+    Parent {
+        /// The child's pid.
+        pid: i32,
+        /// A pidfd for the child, when the kernel gave one.
+        pidfd: Option<OwnedFd>,
+    },
+    /// We are the child.
+    Child,
+}
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_int(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `clone3` with fork semantics (no new stack, `SIGCHLD` on exit, a pidfd for the parent).
+///
+/// `flags` are `CLONE_NEW*` namespace flags; `cgroup` places the child directly into a cgroup v2
+/// directory (`CLONE_INTO_CGROUP`). Must be called from a single-threaded process.
+pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: clone_args is a valid, fully initialised struct of the size we pass. With no stack
+    // and no CLONE_VM the child gets a copy-on-write copy of our address space, exactly like
+    // fork(2); the caller guarantees the process is single-threaded.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::addr_of_mut!(args),
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match check(ret)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            // SAFETY: the kernel wrote a new, owned pidfd into `pidfd` because CLONE_PIDFD was set.
+            pidfd: (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) }),
+        }),
+    }
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Plain `fork(2)`. Must be called from a single-threaded process.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller guarantees that the process is single-threaded, so the child's copy of
+    // the address space is consistent (no lock is held by a thread that does not exist there).
+    let pid = check_int(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent { pid, pidfd: None }
+    })
+}
+
+/// `_exit(2)`: leave without running destructors or atexit handlers (for forked children).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and is async-signal-safe.
+    unsafe { libc::_exit(code) }
+}
+
+/// `pidfd_open(2)`.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments; on success it returns a new fd we own.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: `fd` is a new file descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(2)`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: integer arguments and a null siginfo pointer, which the kernel accepts.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })?;
+    Ok(())
+}
+
+/// `RESOLVE_*` flags for [`openat2`].
+pub mod resolve {
+    /// Treat the directory fd as the root: `..` and absolute symlinks stay inside it.
+    pub const IN_ROOT: u64 = 0x10;
+    /// Fail on any magic link (`/proc/self/fd/N` and friends).
+    pub const NO_MAGICLINKS: u64 = 0x02;
+    /// Fail on any symlink.
+    pub const NO_SYMLINKS: u64 = 0x04;
+    /// Do not cross a mount point.
+    pub const NO_XDEV: u64 = 0x01;
+    /// Fail if the path escapes the directory fd.
+    pub const BENEATH: u64 = 0x08;
+}
+
+/// `openat2(2)`: open `path` relative to `dir` with `flags` (`O_*`), `mode` and `resolve` flags.
+pub fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let mut how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: u64::from(mode),
+        resolve,
+    };
+    loop {
+        // SAFETY: `path` is NUL-terminated; `how` is a valid open_how of the size passed.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                std::ptr::addr_of_mut!(how),
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        match check(ret) {
+            // SAFETY: a successful openat2 returns a new fd that we now own.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            // The kernel asks for a retry when a concurrent rename raced the lookup.
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Mark every fd from `first` upward close-on-exec (`close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`).
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: integer arguments only; marking fds close-on-exec cannot invalidate Rust state.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })?;
+    Ok(())
+}
+
+/// `setdomainname(2)`.
+pub fn setdomainname(name: &[u8]) -> io::Result<()> {
+    // SAFETY: pointer and length describe a valid byte slice.
+    check_int(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) })?;
+    Ok(())
+}
+
+/// Make `fd` (a terminal) the controlling terminal of this session (`TIOCSCTTY`).
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) })?;
+    Ok(())
+}
+
+/// Set a terminal's window size (`TIOCSWINSZ`).
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct, which lives for the whole call.
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) })?;
+    Ok(())
+}
+
+/// Unlock a pty master and return the path of its slave (`TIOCSPTLCK` + `TIOCGPTN`).
+pub fn unlock_pty(master: BorrowedFd<'_>) -> io::Result<u32> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int that lives for the whole call.
+    check_int(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int into `n`.
+    check_int(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
+    Ok(n)
+}
+
+/// Join a new anonymous session keyring named `name` (`KEYCTL_JOIN_SESSION_KEYRING`).
+pub fn join_session_keyring(name: &CStr) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    check(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) })?;
+    Ok(())
+}
+
+/// `prctl(PR_SET_DUMPABLE)`: a non-dumpable process's /proc files are owned by root and its
+/// memory and `/proc/<pid>/exe` cannot be opened by other processes.
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check_int(unsafe {
+        libc::prctl(
+            libc::PR_SET_DUMPABLE,
+            libc::c_ulong::from(dumpable),
+            0,
+            0,
+            0,
+        )
+    })?;
+    Ok(())
+}
+
+/// `prctl(PR_SET_KEEPCAPS)`: keep permitted capabilities across a uid change away from 0.
+pub fn set_keep_caps(keep: bool) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check_int(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(keep), 0, 0, 0) })?;
+    Ok(())
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+    Ok(())
+}
+
+/// `prctl(PR_SET_PDEATHSIG)`.
+pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check_int(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) })?;
+    Ok(())
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER)`.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check_int(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })?;
+    Ok(())
+}
+
+/// `umask(2)`; returns the previous mask.
+pub fn set_umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail and only changes this process's file-creation mask.
+    unsafe { libc::umask(mask) }
+}
+
+/// Restore the default disposition of every signal and unblock them all, so the container's
+/// process starts with a clean signal state.
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition; errors (invalid signal numbers used
+        // internally by libc) are harmless and ignored.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty, initialised sigset is passed to sigprocmask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Ignore `signal` in this process (`SIG_IGN`).
+pub fn ignore_signal(signal: i32) {
+    // SAFETY: SIG_IGN is a valid disposition for any catchable signal.
+    unsafe { libc::signal(signal, libc::SIG_IGN) };
+}
+
+/// `execve(2)` with already-prepared NUL-terminated argument and environment vectors.
+/// Only returns on failure.
+pub fn execve(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> io::Error {
+    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+    debug_assert!(envp.last().is_some_and(|p| p.is_null()));
+    // SAFETY: both vectors are NULL-terminated arrays of pointers to NUL-terminated strings
+    // owned by the caller for the duration of the call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// `mount_setattr(2)` flags.
+pub mod mount_attr {
+    /// Read-only.
+    pub const RDONLY: u64 = 0x1;
+    /// No setuid.
+    pub const NOSUID: u64 = 0x2;
+    /// No device nodes.
+    pub const NODEV: u64 = 0x4;
+    /// No exec.
+    pub const NOEXEC: u64 = 0x8;
+    /// Apply recursively.
+    pub const AT_RECURSIVE: u32 = 0x8000;
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH | flags, {set, clr})` on the mount that `fd` refers to.
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        set: u64,
+        clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        set,
+        clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= mount_attr::AT_RECURSIVE;
+    }
+    // SAFETY: the path is an empty NUL-terminated string and `attr` is a valid mount_attr of
+    // the size passed; both outlive the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            std::ptr::addr_of!(attr),
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// Is `pid` still alive (signal 0)?
+pub fn process_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    let ret = unsafe { libc::kill(pid, 0) };
+    ret == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn openat2_in_root_keeps_dotdot_inside() {
+        let dir = std::env::temp_dir().join(format!("berth-sys-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("a/f"), b"x").unwrap();
+        let root = std::fs::File::open(&dir).unwrap();
+        let fd = openat2(
+            root.as_fd(),
+            c"../../../a/f",
+            libc::O_RDONLY,
+            0,
+            resolve::IN_ROOT,
+        );
+        assert!(fd.is_ok(), "{fd:?}");
+        let err = openat2(root.as_fd(), c"../x", libc::O_RDONLY, 0, resolve::BENEATH);
+        assert!(err.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn fork_child_exit_code_is_seen() {
+        match fork().unwrap() {
+            Forked::Child => exit_now(7),
+            Forked::Parent { pid, .. } => {
+                let mut status = 0;
+                // SAFETY: test-only waitpid on our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                assert_eq!(libc::WEXITSTATUS(status), 7);
+            }
+        }
+    }
+}

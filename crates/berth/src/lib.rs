@@ -1,0 +1,1 @@
+//! The berth CLI: argument parsing and output only. (Not built yet: issue 5.)

@@ -1,0 +1,1 @@
+//! Support code for the integration tests: fixtures, runtime runners and leak checks.

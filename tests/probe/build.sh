@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the probe as a static executable (glibc with crt-static) and prints its path
+# as the only line on stdout; cargo's output goes to stderr.
+#   tests/probe/build.sh                 release build
+#   PROFILE=dev tests/probe/build.sh     unoptimised, faster to build
+# Honours CARGO_TARGET_DIR. Needs glibc's static libc.a (Debian: libc6-dev).
+set -euo pipefail
+cd "$(dirname "$0")"
+host=$(rustc -vV | sed -n 's/^host: //p')
+case "$host" in
+    *-linux-gnu) ;;
+    *) echo "probe/build.sh: host $host is not *-linux-gnu" >&2; exit 1 ;;
+esac
+profile=${PROFILE:-release}
+# An explicit --target keeps RUSTFLAGS off build scripts and proc macros: only the probe is static.
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+    cargo build -p probe --profile "$profile" --target "$host" 1>&2
+target_dir=${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')}
+dir=$profile
+[ "$profile" = dev ] && dir=debug
+bin="$target_dir/$host/$dir/probe"
+[ -x "$bin" ] || { echo "probe/build.sh: $bin was not built" >&2; exit 1; }
+if command -v file >/dev/null && ! file -b "$bin" | grep -q 'static'; then
+    echo "probe/build.sh: $bin is not statically linked: $(file -b "$bin")" >&2
+    exit 1
+fi
+echo "$bin"
