@@ -8,6 +8,7 @@
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
+pub mod exe_guard;
 pub mod hooks;
 pub mod init;
 pub mod seccomp;

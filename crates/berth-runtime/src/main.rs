@@ -15,6 +15,17 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // Commands that run this binary's code inside a container first make sure it cannot be
+    // written from there.
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        if let Err(e) = berth_runtime::exe_guard::ensure_read_only_exe() {
+            let _ = log_error(cli.log.as_deref(), cli.log_format, &e.to_string());
+            std::process::exit(1);
+        }
+    }
     let log = cli.log.clone();
     let format = cli.log_format;
     let verb = verb(&cli.command);

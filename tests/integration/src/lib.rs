@@ -1,1 +1,329 @@
-//! Support code for the integration tests: fixtures, runtime runners and leak checks.
+//! Support code for the integration tests: the built binaries, busybox bundles with the probe,
+//! runtimes run as commands, and checks that nothing is left behind.
+//!
+//! Tests run as root on the real kernel. Anything a test needs that the machine lacks makes it
+//! skip with `skipped: <reason>` on stderr (see [`skip!`]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+/// Skip the current test with a reason (printed, so a skip is never silent).
+#[macro_export]
+macro_rules! skip {
+    ($($arg:tt)*) => {{
+        eprintln!("skipped: {}", format!($($arg)*));
+        return;
+    }};
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Directory of the built binaries (`target/debug` next to the test executable).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("BERTH_BIN_DIR") {
+        return dir.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/<test> -> target/debug
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// Path of `berth-runtime`; panics with the command to build it if missing.
+pub fn berth_runtime() -> PathBuf {
+    let path = bin_dir().join("berth-runtime");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p berth-runtime` first",
+        path.display()
+    );
+    path
+}
+
+/// Path of the static probe, built on first use by tests/probe/build.sh.
+pub fn probe() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        if let Ok(p) = std::env::var("BERTH_PROBE") {
+            return p.into();
+        }
+        let out = Command::new("flock")
+            .arg(std::env::temp_dir().join("berth-probe-build.lock"))
+            .arg(workspace().join("tests/probe/build.sh"))
+            .current_dir(workspace())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run tests/probe/build.sh");
+        assert!(out.status.success(), "building the probe failed");
+        PathBuf::from(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .lines()
+                .last()
+                .unwrap(),
+        )
+    })
+    .clone()
+}
+
+/// Is this test running as root?
+pub fn is_root() -> bool {
+    nix_uid() == 0
+}
+
+fn nix_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|u| u.parse().ok())
+        .unwrap()
+}
+
+/// Is `cmd` on PATH?
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// A unique container id for this process.
+pub fn unique_id(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// An OCI bundle in a temporary directory: a busybox rootfs with the probe at /bin/probe and
+/// runc's default config.json (from `berth-runtime spec`), editable as JSON.
+pub struct Bundle {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+    /// The config as JSON.
+    pub config: Value,
+}
+
+impl Bundle {
+    /// A bundle whose process is `args`, without a terminal.
+    pub fn new(args: &[&str]) -> Bundle {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-bundle-")
+            .tempdir()
+            .unwrap();
+        let status = Command::new(workspace().join("tests/fixtures/mkrootfs"))
+            .arg(dir.path().join("rootfs"))
+            .arg(probe())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkrootfs failed");
+        let out = Command::new(berth_runtime())
+            .args(["spec", "--bundle"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        config["process"]["terminal"] = false.into();
+        config["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
+        let bundle = Bundle { dir, config };
+        bundle.save();
+        bundle
+    }
+
+    /// The bundle directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The rootfs directory.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// Write `config` back to config.json.
+    pub fn save(&self) {
+        std::fs::write(
+            self.dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Edit the config and save it.
+    pub fn edit(&mut self, f: impl FnOnce(&mut Value)) -> &mut Self {
+        f(&mut self.config);
+        self.save();
+        self
+    }
+}
+
+/// An OCI runtime driven through its command line, with its own state root.
+pub struct Runtime {
+    /// Binary.
+    pub bin: PathBuf,
+    /// `--root` (a temporary directory).
+    pub root: tempfile::TempDir,
+}
+
+impl Runtime {
+    /// berth-runtime.
+    pub fn berth() -> Runtime {
+        Runtime::with_bin(berth_runtime())
+    }
+
+    /// Another runtime by name (runc, crun); None if not installed.
+    pub fn peer(name: &str) -> Option<Runtime> {
+        have(name).then(|| Runtime::with_bin(name.into()))
+    }
+
+    fn with_bin(bin: PathBuf) -> Runtime {
+        Runtime {
+            bin,
+            root: tempfile::Builder::new()
+                .prefix("berth-root-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// A command with `--root` set.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(self.root.path());
+        c
+    }
+
+    /// Run with `args`, stdin closed, capturing output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// `run --bundle B id`: the container's exit code and output.
+    pub fn run_bundle(&self, bundle: &Bundle, id: &str) -> Output {
+        self.cmd()
+            .args(["run", "--bundle"])
+            .arg(bundle.path())
+            .arg(id)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `state id` parsed, or None if it fails.
+    pub fn state(&self, id: &str) -> Option<Value> {
+        let out = self.run(&["state", id]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    /// Best-effort `delete --force`, for cleanup guards.
+    pub fn force_delete(&self, id: &str) {
+        let _ = self.run(&["delete", "--force", id]);
+    }
+}
+
+/// Deletes a container when dropped, so a failing test leaves nothing running.
+pub struct Cleanup<'a> {
+    /// Runtime.
+    pub runtime: &'a Runtime,
+    /// Container id.
+    pub id: String,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        self.runtime.force_delete(&self.id);
+    }
+}
+
+/// Text of an output's stdout.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Text of an output's stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Parse the probe's JSON report from a container's stdout.
+pub fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "probe report is not JSON ({e}): stdout={} stderr={}",
+            stdout(out),
+            stderr(out)
+        )
+    })
+}
+
+/// Everything that could be left behind by container `id` of `runtime`: cgroup directories
+/// named after it, mounts of its bundle, its state directory, processes whose cgroup mentions it.
+pub fn leftovers(runtime: &Runtime, id: &str, bundle: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let cgroot = Path::new("/sys/fs/cgroup");
+    for entry in std::fs::read_dir(cgroot).into_iter().flatten().flatten() {
+        let hierarchy = entry.path();
+        let _ = walk(&hierarchy, 4, &mut |p| {
+            if p.file_name().is_some_and(|n| n == id) {
+                found.push(format!("cgroup {}", p.display()));
+            }
+        });
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let bundle = bundle.to_string_lossy();
+    for line in mountinfo.lines().filter(|l| l.contains(bundle.as_ref())) {
+        found.push(format!("mount {line}"));
+    }
+    if runtime.root.path().join(id).exists() {
+        found.push(format!(
+            "state dir {}",
+            runtime.root.path().join(id).display()
+        ));
+    }
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cg = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+        if cg.lines().any(|l| l.ends_with(&format!("/{id}"))) {
+            found.push(format!("process {}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+fn walk(dir: &Path, depth: u32, f: &mut dyn FnMut(&Path)) -> std::io::Result<()> {
+    if depth == 0 {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            f(&entry.path());
+            walk(&entry.path(), depth - 1, f)?;
+        }
+    }
+    Ok(())
+}

@@ -111,6 +111,20 @@ pub fn child_main(config: Config<'_>, channel: Channel) -> ! {
 enum Never {}
 
 fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
+    // Nobody but root in the initial user namespace may ptrace us or open /proc/self/exe
+    // while we run the runtime's code in the container's namespaces; execve resets it.
+    // (In a user namespace the container's root is not the binary's owner, and a non-dumpable
+    // process could not write its own /proc files there.)
+    let userns = config.plan.new_userns
+        || config.plan.unshare_user
+        || config
+            .plan
+            .join
+            .iter()
+            .any(|(flag, _)| *flag == nix::sched::CloneFlags::CLONE_NEWUSER);
+    if !userns {
+        berth_sys::set_dumpable(false).step(|| "make the process non-dumpable".into())?;
+    }
     // Deliver SIGKILL to us if the runtime dies before we are done.
     berth_sys::set_parent_death_signal(libc::SIGKILL).step(|| "set parent death signal".into())?;
     namespaces::enter(&mut config, channel)?;

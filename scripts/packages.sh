@@ -1,0 +1,26 @@
+# Shared by scripts/demo and scripts/test: install what is missing, with apt.
+# shellcheck shell=bash
+
+# Packages needed to build Berth and run a container.
+BUILD_PACKAGES=(gcc libc6-dev pkg-config libseccomp-dev busybox-static jq procps)
+# Peers and tools the test suite runs against.
+TEST_PACKAGES=(runc crun containerd podman iproute2 util-linux file)
+
+install_missing() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
+require_cargo() {
+    command -v cargo >/dev/null && return 0
+    [ -x "$HOME/.cargo/bin/cargo" ] && { export PATH="$HOME/.cargo/bin:$PATH"; return 0; }
+    echo "cargo not found: install Rust >= 1.82 with rustup (https://rustup.rs), then rerun" >&2
+    exit 1
+}
