@@ -138,6 +138,9 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
         }
     };
     process::finalize(&config, &exec)?;
+    // From here the process outlives the runtime (`create` and `exec -d` exit after the next
+    // message), so it must no longer die with it.
+    berth_sys::set_parent_death_signal(0).step(|| "clear parent death signal".into())?;
     if let Role::Init {
         fifo, hook_state, ..
     } = &config.role

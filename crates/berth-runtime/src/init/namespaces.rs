@@ -254,10 +254,8 @@ pub(super) fn enter(config: &mut Config<'_>, channel: &Channel) -> Result<(), St
                 let _ = channel.send(&Msg::Pid(pid));
                 berth_sys::exit_now(0);
             }
-            berth_sys::Forked::Child => {
-                berth_sys::set_parent_death_signal(libc::SIGKILL)
-                    .step(|| "set parent death signal".into())?;
-            }
+            // Our parent, the intermediate, exits right away on purpose: no death signal here.
+            berth_sys::Forked::Child => {}
         }
     }
     // Namespace fds are not needed any more and must not reach the container.
