@@ -12,7 +12,7 @@ use crate::cli::CreateArgs;
 use crate::init::{self, Config, Role};
 use crate::spawn::{self, ParentSide};
 use crate::state::{self, Phase, Saved, Store};
-use crate::util::write_atomic;
+use crate::util::write_replace;
 
 /// A created container whose process is waiting on its exec fifo.
 pub struct Created {
@@ -94,7 +94,9 @@ pub fn run(store: &Store, args: &CreateArgs) -> Result<Created, Error> {
     };
     let spawned = spawn::spawn(config, &parent)?;
     undo.pid = Some(spawned.pid);
-    let mut saved = Saved {
+    // No state.json until setup is done: a directory without one is "being created" (its
+    // creator holds the lock) or abandoned (nobody does), and one write saves an fsync.
+    let saved = Saved {
         id: args.id.clone(),
         pid: spawned.pid,
         pid_start: state::start_time(spawned.pid).unwrap_or(0),
@@ -102,16 +104,14 @@ pub fn run(store: &Store, args: &CreateArgs) -> Result<Created, Error> {
         rootfs: bundle.rootfs.clone(),
         created,
         owner: String::new(),
-        phase: Phase::Creating,
+        phase: Phase::Created,
         spec: bundle.spec.clone(),
     };
-    state::save(&dir, &saved)?;
     hook_state["pid"] = spawned.pid.into();
     spawn::wait_ready(&spawned.channel, spec, &hook_state.to_string())?;
-    saved.phase = Phase::Created;
     state::save(&dir, &saved)?;
     if let Some(pid_file) = &args.pid_file {
-        write_atomic(pid_file, spawned.pid.to_string().as_bytes())
+        write_replace(pid_file, spawned.pid.to_string().as_bytes(), false)
             .map_err(io("write pid file", pid_file))?;
     }
     undo.disarm();

@@ -9,7 +9,7 @@ use crate::cli::ExecArgs;
 use crate::init::{self, Config, Role};
 use crate::spawn::{self, ParentSide};
 use crate::state::{Status, Store};
-use crate::util::write_atomic;
+use crate::util::write_replace;
 
 /// Exec into `args.id`; returns the process's exit code (0 with `-d`).
 pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
@@ -73,7 +73,7 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
     let guard = spawn::KillOnDrop(Some(spawned.pid));
     spawn::wait_exec(&spawned.channel)?;
     if let Some(pid_file) = &args.pid_file {
-        write_atomic(pid_file, spawned.pid.to_string().as_bytes())
+        write_replace(pid_file, spawned.pid.to_string().as_bytes(), false)
             .map_err(io("write pid file", pid_file))?;
     }
     std::mem::forget(guard);

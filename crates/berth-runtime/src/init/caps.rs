@@ -5,8 +5,7 @@ use oci_spec::runtime::LinuxCapabilities;
 
 use super::{fail, StepError};
 
-fn to_set(list: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
-    let supported = caps::runtime::thread_all_supported();
+fn to_set(list: &Option<oci_spec::runtime::Capabilities>, supported: &CapsHashSet) -> CapsHashSet {
     list.iter()
         .flatten()
         .filter_map(|c| {
@@ -25,13 +24,17 @@ pub struct Sets {
     inheritable: CapsHashSet,
     ambient: CapsHashSet,
     bounding: CapsHashSet,
+    supported: CapsHashSet,
 }
 
 /// Read the spec's capability sets (missing sets are empty, as in runc).
 pub fn sets(spec: Option<&LinuxCapabilities>) -> Sets {
+    // One read of /proc/sys/kernel/cap_last_cap instead of a prctl per capability.
+    let supported = caps::runtime::procfs_all_supported(None)
+        .unwrap_or_else(|_| caps::runtime::thread_all_supported());
     let none = None;
     let get = |f: fn(&LinuxCapabilities) -> &Option<oci_spec::runtime::Capabilities>| {
-        to_set(spec.map(f).unwrap_or(&none))
+        to_set(spec.map(f).unwrap_or(&none), &supported)
     };
     Sets {
         effective: get(LinuxCapabilities::effective),
@@ -39,12 +42,13 @@ pub fn sets(spec: Option<&LinuxCapabilities>) -> Sets {
         inheritable: get(LinuxCapabilities::inheritable),
         ambient: get(LinuxCapabilities::ambient),
         bounding: get(LinuxCapabilities::bounding),
+        supported,
     }
 }
 
 /// Drop everything outside the bounding set (needs CAP_SETPCAP, so before the user switch).
 pub fn drop_bounding(sets: &Sets) -> Result<(), StepError> {
-    for cap in caps::runtime::thread_all_supported() {
+    for cap in sets.supported.iter().copied() {
         if !sets.bounding.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap)
                 .map_err(|e| fail(format!("drop {cap} from the bounding set"), e.to_string()))?;
