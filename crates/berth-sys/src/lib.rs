@@ -221,6 +221,55 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
     Ok(())
 }
 
+/// Read a terminal's window size (`TIOCGWINSZ`): (rows, cols).
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize struct into `size`, which lives for the whole call.
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) })?;
+    Ok((size.ws_row, size.ws_col))
+}
+
+/// Receive one message with at most one file descriptor attached (`SCM_RIGHTS`), as sent by
+/// runc-style console sockets. Returns the payload length and the fd, if any.
+pub fn recv_fd(socket: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    const SPACE: usize = 64;
+    let mut control = [0u8; SPACE];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; every pointer we set below refers to live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = SPACE;
+    // SAFETY: `msg` describes valid buffers for the kernel to fill.
+    let n = check(
+        unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) }
+            as libc::c_long,
+    )?;
+    // SAFETY: CMSG_FIRSTHDR only reads the msghdr we just filled.
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    if cmsg.is_null() {
+        return Ok((n as usize, None));
+    }
+    // SAFETY: `cmsg` points into `control`, which the kernel filled; SCM_RIGHTS data is an int array.
+    let fd = unsafe {
+        if (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return Ok((n as usize, None));
+        }
+        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>())
+    };
+    // SAFETY: the kernel installed `fd` in our table for us; nobody else owns it.
+    Ok((n as usize, Some(unsafe { OwnedFd::from_raw_fd(fd) })))
+}
+
 /// Unlock a pty master and return the path of its slave (`TIOCSPTLCK` + `TIOCGPTN`).
 pub fn unlock_pty(master: BorrowedFd<'_>) -> io::Result<u32> {
     let unlock: libc::c_int = 0;

@@ -21,7 +21,8 @@ pub struct Created {
 }
 
 /// Create the container described by `args`.
-pub fn run(store: &Store, args: &CreateArgs) -> Result<Created, Error> {
+/// `console` replaces `--console-socket` (foreground `run` makes its own).
+pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result<Created, Error> {
     let bundle = crate::spec::load(&args.bundle)?;
     let (dir, lock) = store.reserve(&args.id)?;
     let mut undo = Undo {
@@ -52,7 +53,10 @@ pub fn run(store: &Store, args: &CreateArgs) -> Result<Created, Error> {
         Some(profile) => Some(crate::seccomp::compile(profile)?),
         None => None,
     };
-    let console_socket = connect_console(args.console_socket.as_deref())?;
+    let console_socket = match console {
+        Some(fd) => Some(fd),
+        None => connect_console(args.console_socket.as_deref())?,
+    };
     let plan = init::namespaces::plan_create(spec, cgroup.unified_dir().is_some())?;
     let process = spec
         .process()

@@ -36,15 +36,28 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         Some(profile) => Some(crate::seccomp::compile(profile)?),
         None => None,
     };
-    let console_socket = args
-        .console_socket
-        .as_deref()
-        .map(|p| {
-            std::os::unix::net::UnixStream::connect(p)
-                .map(Into::into)
-                .map_err(io("connect to console socket", p))
-        })
-        .transpose()?;
+    let own_console = process.terminal() == Some(true) && args.console_socket.is_none();
+    if own_console && args.detach {
+        return Err(Error::Invalid(
+            "cannot allocate tty if berth-runtime will detach without setting console socket"
+                .into(),
+        ));
+    }
+    let (console, console_socket) = if own_console {
+        let (ours, theirs) = super::tty::pair()?;
+        (Some(ours), Some(theirs))
+    } else {
+        let socket = args
+            .console_socket
+            .as_deref()
+            .map(|p| {
+                std::os::unix::net::UnixStream::connect(p)
+                    .map(Into::into)
+                    .map_err(io("connect to console socket", p))
+            })
+            .transpose()?;
+        (None, socket)
+    };
     let plan = init::namespaces::plan_exec(&saved.spec, saved.pid)?;
     // The container's lock is not needed while the process runs.
     drop(container);
@@ -80,7 +93,16 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
     if args.detach {
         return Ok(0);
     }
-    super::run::wait_forwarding(spawned.pid)
+    let attached = console.map(|c| c.attach()).transpose()?;
+    let code = super::run::wait_forwarding(spawned.pid, &|| {
+        if let Some(a) = &attached {
+            a.resize()
+        }
+    })?;
+    if let Some(a) = attached {
+        a.finish();
+    }
+    Ok(code)
 }
 
 fn build_process(spec: &oci_spec::runtime::Spec, args: &ExecArgs) -> Result<Process, Error> {

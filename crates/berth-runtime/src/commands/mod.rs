@@ -13,6 +13,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod tty;
 mod update;
 
 use std::path::PathBuf;
@@ -79,7 +80,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     }
     let store = || Store::open(&cli.root);
     match cli.command {
-        Command::Create(args) => create::run(&store()?, &args).map(|_| 0),
+        Command::Create(args) => create::run(&store()?, &args, None).map(|_| 0),
         Command::Start { id } => start::run(&store()?, &id),
         Command::Run(args) => run::run(&store()?, &args),
         Command::State { id } => state::run(&store()?, &id),

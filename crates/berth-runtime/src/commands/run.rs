@@ -20,7 +20,27 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
                 .map_err(super::io("set child subreaper", "/proc/self"))?;
         }
     }
-    let created = super::create::run(store, &args.create)?;
+    let terminal = crate::spec::load(&args.create.bundle)?
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        == Some(true);
+    let own_console = terminal && args.create.console_socket.is_none();
+    if own_console && !foreground {
+        return Err(Error::Invalid(
+            "cannot allocate tty if berth-runtime will detach without setting console socket"
+                .into(),
+        ));
+    }
+    let (console, theirs) = match own_console {
+        true => {
+            let (ours, theirs) = super::tty::pair()?;
+            (Some(ours), Some(theirs))
+        }
+        false => (None, None),
+    };
+    let created = super::create::run(store, &args.create, theirs)?;
     if let Err(e) = super::start::run(store, id) {
         let _ = store
             .load(id)
@@ -30,7 +50,15 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
     if !foreground {
         return Ok(0);
     }
-    let code = wait_forwarding(created.pid)?;
+    let attached = console.map(|c| c.attach()).transpose()?;
+    let code = wait_forwarding(created.pid, &|| {
+        if let Some(a) = &attached {
+            a.resize()
+        }
+    })?;
+    if let Some(a) = attached {
+        a.finish();
+    }
     if !args.keep {
         let container = store.load(id)?;
         super::delete::destroy(&container)?;
@@ -46,7 +74,7 @@ pub fn block_signals() -> Result<(), Error> {
 
 /// Wait for `pid` to exit, forwarding every signal we get except SIGCHLD to it, and reaping
 /// other children (we may be their subreaper). Returns the exit code, 128+signal when killed.
-pub fn wait_forwarding(pid: i32) -> Result<i32, Error> {
+pub fn wait_forwarding(pid: i32, on_winch: &dyn Fn()) -> Result<i32, Error> {
     let target = Pid::from_raw(pid);
     let all = SigSet::all();
     loop {
@@ -62,7 +90,9 @@ pub fn wait_forwarding(pid: i32) -> Result<i32, Error> {
         let sig = all
             .wait()
             .map_err(|e| super::io("wait for signals", "sigwait")(e.into()))?;
-        if !matches!(sig, Signal::SIGCHLD | Signal::SIGWINCH | Signal::SIGURG) {
+        if sig == Signal::SIGWINCH {
+            on_winch();
+        } else if !matches!(sig, Signal::SIGCHLD | Signal::SIGURG) {
             let _ = nix::sys::signal::kill(target, sig);
         }
     }
