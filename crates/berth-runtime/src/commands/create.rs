@@ -91,6 +91,8 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
         console_socket,
         preserve_fds: args.preserve_fds,
         seccomp: seccomp.as_ref(),
+        seccomp_listener: super::connect_listener(spec, seccomp.as_ref())?,
+        host_pid: 0,
     };
     let parent = ParentSide {
         cgroup: &cgroup,

@@ -75,6 +75,8 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         console_socket,
         preserve_fds: args.preserve_fds,
         seccomp: seccomp.as_ref(),
+        seccomp_listener: super::connect_listener(&saved.spec, seccomp.as_ref())?,
+        host_pid: 0,
     };
     let spawned = spawn::spawn(
         config,

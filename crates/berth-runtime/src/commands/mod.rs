@@ -113,3 +113,27 @@ fn systemd_error() -> String {
         "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system), so the systemd cgroup driver cannot be used".into()
     }
 }
+
+/// Connect to `linux.seccomp.listenerPath` when the filter has notify rules (before clone, so
+/// the child can reach the host path after pivot_root).
+pub fn connect_listener(
+    spec: &oci_spec::runtime::Spec,
+    filter: Option<&crate::seccomp::Filter>,
+) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+    if !filter.is_some_and(|f| f.needs_listener()) {
+        return Ok(None);
+    }
+    let path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_path().clone())
+        .ok_or_else(|| {
+            Error::Invalid(
+                "invalid config.json: linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY".into(),
+            )
+        })?;
+    std::os::unix::net::UnixStream::connect(&path)
+        .map(|s| Some(s.into()))
+        .map_err(io("connect to seccomp listener", path))
+}

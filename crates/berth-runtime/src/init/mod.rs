@@ -96,6 +96,10 @@ pub struct Config<'a> {
     pub preserve_fds: i32,
     /// Compiled seccomp filter.
     pub seccomp: Option<&'a Filter>,
+    /// Connected `linux.seccomp.listenerPath`, when the filter has SCMP_ACT_NOTIFY rules.
+    pub seccomp_listener: Option<OwnedFd>,
+    /// Our pid in the runtime's pid namespace (read from the host's /proc before pivot_root).
+    pub host_pid: i32,
 }
 
 /// Run the child side and never return: exec the container's process, or report and exit.

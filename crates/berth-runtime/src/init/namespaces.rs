@@ -260,6 +260,11 @@ pub(super) fn enter(config: &mut Config<'_>, channel: &Channel) -> Result<(), St
     }
     // Namespace fds are not needed any more and must not reach the container.
     config.plan.join.clear();
+    // /proc is still the runtime's here, so /proc/self names our pid as the host sees it.
+    config.host_pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+        .unwrap_or(0);
     Ok(())
 }
 

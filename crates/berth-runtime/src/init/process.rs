@@ -168,24 +168,10 @@ fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, StepError> {
 pub fn finalize(config: &Config<'_>, _exec: &Prepared) -> Result<(), StepError> {
     let process = config.process;
     let nnp = process.no_new_privileges() == Some(true);
-    if let Some(profile) = process.apparmor_profile() {
-        return Err(fail(
-            format!("apply apparmor profile {profile:?}"),
-            "apparmor is not enabled on this host",
-        ));
-    }
-    if let Some(label) = process.selinux_label() {
-        return Err(fail(
-            format!("apply selinux label {label:?}"),
-            "selinux is not enabled on this host",
-        ));
-    }
     let cwd = process.cwd();
     let early_cwd = nix::unistd::chdir(cwd);
-    if let (Some(filter), false) = (config.seccomp, nnp) {
-        filter
-            .load()
-            .map_err(|e| fail("load seccomp filter", e.to_string()))?;
+    if !nnp {
+        load_seccomp(config)?;
     }
     let sets = caps::sets(process.capabilities().as_ref());
     caps::drop_bounding(&sets)?;
@@ -197,14 +183,75 @@ pub fn finalize(config: &Config<'_>, _exec: &Prepared) -> Result<(), StepError> 
         nix::unistd::chdir(cwd)
             .step(|| format!("chdir to cwd {:?} set in config.json", cwd.display()))?;
     }
+    // A cwd reached through a leaked fd lies outside our root (CVE-2024-21626); the kernel
+    // then reports it as "(unreachable)/...", which is not an absolute path.
+    if !nix::unistd::getcwd().is_ok_and(|dir| dir.is_absolute()) {
+        return Err(fail(
+            format!("chdir to cwd {:?}", cwd.display()),
+            "current working directory is outside of the container root",
+        ));
+    }
     berth_sys::set_umask(process.user().umask().unwrap_or(0o022));
     if nnp {
         berth_sys::set_no_new_privs().step(|| "set no_new_privs".into())?;
-        if let Some(filter) = config.seccomp {
-            filter
-                .load()
-                .map_err(|e| fail("load seccomp filter", e.to_string()))?;
+        load_seccomp(config)?;
+    }
+    apply_lsm_labels(process)
+}
+
+/// Load the seccomp filter; hand a notify listener to `listenerPath` with the process state.
+fn load_seccomp(config: &Config<'_>) -> Result<(), StepError> {
+    let Some(filter) = config.seccomp else {
+        return Ok(());
+    };
+    let listener = filter
+        .load()
+        .map_err(|e| fail("load seccomp filter", e.to_string()))?;
+    let (Some(fd), Some(socket)) = (listener, config.seccomp_listener.as_ref()) else {
+        return Ok(());
+    };
+    let seccomp = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref());
+    let state = serde_json::json!({
+        "ociVersion": config.spec.version(),
+        "fds": ["seccompFd"],
+        "pid": config.host_pid,
+        "metadata": seccomp.and_then(|s| s.listener_metadata().clone()).unwrap_or_default(),
+        "state": {
+            "ociVersion": config.spec.version(),
+            "status": "creating",
+            "pid": config.host_pid,
+            "bundle": config.bundle,
+            "annotations": config.spec.annotations(),
         }
+    });
+    super::console::send_fd(socket, state.to_string().as_bytes(), &fd)
+        .step(|| "send seccomp listener to listenerPath".into())
+}
+
+/// AppArmor profile and SELinux label, applied on exec through /proc/thread-self/attr.
+fn apply_lsm_labels(process: &Process) -> Result<(), StepError> {
+    if let Some(profile) = process.apparmor_profile() {
+        let step = || format!("apply apparmor profile {profile:?}");
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        if !enabled {
+            return Err(fail(step(), "apparmor is not enabled on this host"));
+        }
+        let text = format!("exec {profile}");
+        std::fs::write("/proc/thread-self/attr/apparmor/exec", &text)
+            .or_else(|_| std::fs::write("/proc/thread-self/attr/exec", &text))
+            .step(step)?;
+    }
+    if let Some(label) = process.selinux_label() {
+        let step = || format!("apply selinux label {label:?}");
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(fail(step(), "selinux is not enabled on this host"));
+        }
+        std::fs::write("/proc/thread-self/attr/exec", label).step(step)?;
     }
     Ok(())
 }
