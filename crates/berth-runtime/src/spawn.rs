@@ -54,13 +54,17 @@ pub struct ParentSide<'a> {
     pub cgroup: &'a Cgroup,
     /// The spec (id maps, hooks).
     pub spec: &'a Spec,
+    /// Place the child in its cgroup before it starts setting up (`exec`), rather than leaving
+    /// it to the caller once setup is done (`create`: the kernel objects and pages that setup
+    /// touches are then not charged to the container).
+    pub place_early: bool,
 }
 
 /// Clone the child and take it through the first protocol steps (maps, cgroup, second fork).
 /// Returns the container process pid; the caller continues the protocol on the channel.
 pub fn spawn(config: Config<'_>, parent: &ParentSide<'_>) -> Result<Spawned, SpawnError> {
     let (ours, theirs) = sync::pair()?;
-    let into = parent
+    let mut into = parent
         .cgroup
         .unified_dir()
         .and_then(|d| std::fs::File::open(d).ok());
@@ -71,9 +75,13 @@ pub fn spawn(config: Config<'_>, parent: &ParentSide<'_>) -> Result<Spawned, Spa
     let unshare_user = config.plan.unshare_user;
     let second_fork = config.plan.second_fork;
     let flags = config.plan.clone_flags.bits() as u64;
+    let mut config = config;
+    config.placed = into.is_some() || parent.place_early;
     let forked = match berth_sys::clone3(flags, into.as_ref().map(|f| f.as_fd())) {
-        // Old kernels (or a cgroup clone3 refuses): fall back to placing by pid.
+        // Old kernels (or a cgroup clone3 refuses): fall back to placing by pid, early.
         Err(e) if into.is_some() && e.raw_os_error() != Some(libc::ENOMEM) => {
+            into = None;
+            config.placed = true;
             berth_sys::clone3(flags, None).map_err(|e| SpawnError::Clone(crate::util::cause(&e)))?
         }
         other => other.map_err(|e| SpawnError::Clone(crate::util::cause(&e)))?,
@@ -86,12 +94,13 @@ pub fn spawn(config: Config<'_>, parent: &ParentSide<'_>) -> Result<Spawned, Spa
         berth_sys::Forked::Parent { pid, .. } => pid,
     };
     drop(theirs);
+    let place_by_pid = config.placed && into.is_none();
     drop(config);
     let mut guard = KillOnDrop(Some(pid));
     if new_user {
         write_maps(pid, parent.spec)?;
     }
-    if into.is_none() {
+    if place_by_pid {
         parent.cgroup.add_pid(pid)?;
     }
     ours.send(&Msg::Go)?;
@@ -167,10 +176,19 @@ fn write_maps(pid: i32, spec: &Spec) -> Result<(), SpawnError> {
 }
 
 /// Parent side of setup after spawn: run createRuntime hooks when asked, wait for `Ready`.
-pub fn wait_ready(channel: &sync::Channel, spec: &Spec, state: &str) -> Result<(), SpawnError> {
+pub fn wait_ready(
+    channel: &sync::Channel,
+    spec: &Spec,
+    state: &str,
+    place: &dyn Fn() -> Result<(), berth_cgroups::Error>,
+) -> Result<(), SpawnError> {
     loop {
         match channel.recv()? {
             Msg::Ready => return Ok(()),
+            Msg::Place => {
+                place()?;
+                channel.send(&Msg::Placed)?;
+            }
             Msg::RuntimeHooks => {
                 crate::hooks::run_all(spec, crate::hooks::Kind::Prestart, state)?;
                 crate::hooks::run_all(spec, crate::hooks::Kind::CreateRuntime, state)?;

@@ -58,6 +58,11 @@ pub enum Msg {
     Ready,
     /// Child → parent (exec only): the process is about to exec.
     Execing,
+    /// Child → parent: setup is done, put me in my cgroup now (create without
+    /// `CLONE_INTO_CGROUP`: what setup touched is then not charged to the container).
+    Place,
+    /// Parent → child: you are in your cgroup.
+    Placed,
     /// Child → parent: a setup step failed; `message` is `step: cause`.
     Error(String),
 }
@@ -71,6 +76,8 @@ const TAG_HOOKS_DONE: u8 = 6;
 const TAG_READY: u8 = 7;
 const TAG_EXECING: u8 = 8;
 const TAG_ERROR: u8 = 9;
+const TAG_PLACE: u8 = 10;
+const TAG_PLACED: u8 = 11;
 
 /// One end of the channel.
 pub struct Channel {
@@ -182,6 +189,8 @@ fn encode(msg: &Msg, buf: &mut [u8; 4096]) -> usize {
         Msg::HooksDone => (TAG_HOOKS_DONE, &[]),
         Msg::Ready => (TAG_READY, &[]),
         Msg::Execing => (TAG_EXECING, &[]),
+        Msg::Place => (TAG_PLACE, &[]),
+        Msg::Placed => (TAG_PLACED, &[]),
         Msg::Error(text) => (TAG_ERROR, text.as_bytes()),
     };
     let n = payload.len().min(buf.len() - 1);
@@ -208,6 +217,8 @@ fn decode(bytes: &[u8]) -> Result<Msg, SyncError> {
         TAG_HOOKS_DONE => Msg::HooksDone,
         TAG_READY => Msg::Ready,
         TAG_EXECING => Msg::Execing,
+        TAG_PLACE => Msg::Place,
+        TAG_PLACED => Msg::Placed,
         TAG_ERROR => Msg::Error(String::from_utf8_lossy(payload).into_owned()),
         other => return Err(SyncError::Protocol(format!("unknown message tag {other}"))),
     })
@@ -251,6 +262,8 @@ mod tests {
             Msg::HooksDone,
             Msg::Ready,
             Msg::Execing,
+            Msg::Place,
+            Msg::Placed,
             Msg::Error("mount proc to /proc: permission denied".into()),
         ] {
             a.send(&msg).unwrap();

@@ -93,10 +93,12 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
         seccomp: seccomp.as_ref(),
         seccomp_listener: super::connect_listener(spec, seccomp.as_ref())?,
         host_pid: 0,
+        placed: false,
     };
     let parent = ParentSide {
         cgroup: &cgroup,
         spec,
+        place_early: false,
     };
     let spawned = spawn::spawn(config, &parent)?;
     undo.pid = Some(spawned.pid);
@@ -114,7 +116,11 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
         spec: bundle.spec.clone(),
     };
     hook_state["pid"] = spawned.pid.into();
-    spawn::wait_ready(&spawned.channel, spec, &hook_state.to_string())?;
+    let pid = spawned.pid;
+    spawn::wait_ready(&spawned.channel, spec, &hook_state.to_string(), &|| {
+        cgroup.add_pid(pid)
+    })
+    .map_err(|e| diagnose(e, &cgroup))?;
     state::save(&dir, &saved)?;
     if let Some(pid_file) = &args.pid_file {
         write_replace(pid_file, spawned.pid.to_string().as_bytes(), false)
@@ -123,6 +129,20 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
     undo.disarm();
     drop(lock);
     Ok(Created { pid: spawned.pid })
+}
+
+/// A child that vanished without a word was most likely OOM-killed: say so, as runc does.
+fn diagnose(err: spawn::SpawnError, cgroup: &Cgroup) -> Error {
+    use crate::sync::{ChildFailed, SyncError};
+    match err {
+        spawn::SpawnError::Child(ChildFailed::Sync(SyncError::Closed))
+        | spawn::SpawnError::Sync(SyncError::Closed)
+            if crate::cgroup::oom_kills(cgroup) > 0 =>
+        {
+            Error::Invalid("container init was OOM-killed (memory limit too low?)".into())
+        }
+        other => other.into(),
+    }
 }
 
 fn connect_console(path: Option<&std::path::Path>) -> Result<Option<OwnedFd>, Error> {

@@ -65,7 +65,7 @@ pub fn run(store: &Store, id: &str, interval: &str, once: bool) -> Result<i32, E
         container.saved.clone()
     };
     let cgroup = crate::cgroup::open(&saved)?;
-    let mut ooms = oom_kills(&cgroup);
+    let mut ooms = crate::cgroup::oom_kills(&cgroup);
     loop {
         let stats = cgroup.stats()?;
         println!(
@@ -80,7 +80,7 @@ pub fn run(store: &Store, id: &str, interval: &str, once: bool) -> Result<i32, E
         while waited < interval {
             std::thread::sleep(step);
             waited += step;
-            let now = oom_kills(&cgroup);
+            let now = crate::cgroup::oom_kills(&cgroup);
             if now > ooms {
                 println!("{}", json!({"type": "oom", "id": id}));
                 ooms = now;
@@ -90,23 +90,6 @@ pub fn run(store: &Store, id: &str, interval: &str, once: bool) -> Result<i32, E
             }
         }
     }
-}
-
-/// The cgroup's oom_kill count (memory.oom_control on v1, memory.events on v2).
-fn oom_kills(cgroup: &berth_cgroups::Cgroup) -> u64 {
-    for (name, dir) in cgroup.paths() {
-        let file = match name.as_str() {
-            "memory" => dir.join("memory.oom_control"),
-            "unified" => dir.join("memory.events"),
-            _ => continue,
-        };
-        if let Ok(text) = std::fs::read_to_string(file) {
-            if let Some(n) = text.lines().find_map(|l| l.strip_prefix("oom_kill ")) {
-                return n.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    0
 }
 
 #[cfg(test)]

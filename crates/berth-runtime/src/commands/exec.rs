@@ -77,12 +77,14 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         seccomp: seccomp.as_ref(),
         seccomp_listener: super::connect_listener(&saved.spec, seccomp.as_ref())?,
         host_pid: 0,
+        placed: false,
     };
     let spawned = spawn::spawn(
         config,
         &ParentSide {
             cgroup: &cgroup,
             spec: &saved.spec,
+            place_early: true,
         },
     )?;
     let guard = spawn::KillOnDrop(Some(spawned.pid));

@@ -98,6 +98,8 @@ pub struct Config<'a> {
     pub seccomp: Option<&'a Filter>,
     /// Connected `linux.seccomp.listenerPath`, when the filter has SCMP_ACT_NOTIFY rules.
     pub seccomp_listener: Option<OwnedFd>,
+    /// The parent placed us in our cgroup before `Go` (exec, or clone3 into the cgroup).
+    pub placed: bool,
     /// Our pid in the runtime's pid namespace (read from the host's /proc before pivot_root).
     pub host_pid: i32,
 }
@@ -108,7 +110,10 @@ pub fn child_main(config: Config<'_>, channel: Channel) -> ! {
         Ok(never) => match never {},
         Err(err) => err,
     };
-    let _ = channel.send(&Msg::Error(err.to_string()));
+    // After `create` has returned nobody reads the channel; then stderr is the only way out.
+    if channel.send(&Msg::Error(err.to_string())).is_err() {
+        eprintln!("berth-runtime: {err}");
+    }
     berth_sys::exit_now(1)
 }
 
@@ -141,6 +146,17 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
             exec
         }
     };
+    if matches!(config.role, Role::Init { .. }) && !config.placed {
+        channel
+            .send(&Msg::Place)
+            .step(|| "ask to join the cgroup".into())?;
+        crate::sync::expect(channel, Msg::Placed)
+            .map_err(|e| fail("wait for cgroup placement", e.to_string()))?;
+    }
+    if config.plan.late_cgroupns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .step(|| "unshare cgroup namespace".into())?;
+    }
     process::finalize(&config, &exec)?;
     // From here the process outlives the runtime (`create` and `exec -d` exit after the next
     // message), so it must no longer die with it.

@@ -27,6 +27,8 @@ pub struct Plan {
     pub unshare_flags: CloneFlags,
     /// Lines for /proc/self/timens_offsets, written after unsharing the time namespace.
     pub time_offsets: Vec<String>,
+    /// Unshare the cgroup namespace right before exec, once the process is in its cgroup.
+    pub late_cgroupns: bool,
     /// A pid or time namespace that only applies to children: fork once more.
     pub second_fork: bool,
     /// The process ends up in a new user namespace whose maps the parent writes.
@@ -41,6 +43,7 @@ impl Default for Plan {
             unshare_user: false,
             unshare_flags: CloneFlags::empty(),
             time_offsets: Vec::new(),
+            late_cgroupns: false,
             second_fork: false,
             new_userns: false,
         }
@@ -112,11 +115,13 @@ pub fn plan_create(spec: &Spec, into_cgroup: bool) -> Result<Plan, PlanError> {
         let flag = clone_flags(ns.typ());
         match ns.path() {
             Some(path) => plan.join.push((flag, open_ns(ns.typ(), path)?)),
+            // The cgroup namespace's root is the cgroup we are in when we unshare it; without
+            // CLONE_INTO_CGROUP we are placed late (see spawn.rs), so it is made after `start`.
+            None if flag == CloneFlags::CLONE_NEWCGROUP && !into_cgroup => {
+                plan.late_cgroupns = true
+            }
             None if slow && flag == CloneFlags::CLONE_NEWUSER => plan.unshare_user = true,
             None if slow => plan.unshare_flags |= flag,
-            None if flag == CloneFlags::CLONE_NEWCGROUP && !into_cgroup => {
-                plan.unshare_flags |= flag
-            }
             None => plan.clone_flags |= flag,
         }
         if ns.path().is_none() && flag == CloneFlags::CLONE_NEWUSER {
@@ -314,7 +319,7 @@ mod tests {
         // Without CLONE_INTO_CGROUP the cgroup namespace waits until the child is placed.
         let plan = plan_create(&s, false).unwrap();
         assert!(!plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP));
-        assert_eq!(plan.unshare_flags, CloneFlags::CLONE_NEWCGROUP);
+        assert!(plan.late_cgroupns);
     }
 
     #[test]
