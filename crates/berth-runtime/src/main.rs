@@ -26,6 +26,15 @@ fn main() {
             std::process::exit(1);
         }
     }
+    if cli.debug {
+        let args: Vec<String> = std::env::args().collect();
+        let _ = log_line(
+            cli.log.as_deref(),
+            cli.log_format,
+            "debug",
+            &format!("command: {}", args.join(" ")),
+        );
+    }
     let log = cli.log.clone();
     let format = cli.log_format;
     let verb = verb(&cli.command);
@@ -57,13 +66,22 @@ fn verb(command: &Command) -> &'static str {
 /// One line to `--log` (or stderr) in the chosen format; a plain copy to stderr when the log
 /// is a file, so a human running the command sees it too.
 fn log_error(path: Option<&std::path::Path>, format: LogFormat, msg: &str) -> anyhow::Result<()> {
+    log_line(path, format, "error", msg)
+}
+
+fn log_line(
+    path: Option<&std::path::Path>,
+    format: LogFormat,
+    level: &str,
+    msg: &str,
+) -> anyhow::Result<()> {
     let time = berth_runtime::util::rfc3339(SystemTime::now());
     let line = match format {
         LogFormat::Json => {
-            serde_json::json!({"level": "error", "msg": msg, "time": time}).to_string()
+            serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
         }
         LogFormat::Text => format!(
-            "time=\"{time}\" level=error msg={}",
+            "time=\"{time}\" level={level} msg={}",
             serde_json::to_string(msg)?
         ),
     };
@@ -74,7 +92,9 @@ fn log_error(path: Option<&std::path::Path>, format: LogFormat, msg: &str) -> an
                 .append(true)
                 .open(p)?;
             writeln!(file, "{line}")?;
-            eprintln!("{msg}");
+            if level == "error" {
+                eprintln!("{msg}");
+            }
         }
         _ => eprintln!("{line}"),
     }

@@ -327,3 +327,168 @@ fn walk(dir: &Path, depth: u32, f: &mut dyn FnMut(&Path)) -> std::io::Result<()>
     }
     Ok(())
 }
+
+// ---- Helpers for lifecycle/config/failures/differential/security tests ----
+
+/// Poll `f` every 20 ms until it returns true or `secs` seconds pass; whether it became true.
+pub fn wait_until(secs: f64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Where the container's stdout / stderr go for commands that leave it running
+/// (`create`, `run -d`): `<bundle>/<id>.out` and `<bundle>/<id>.err`.
+pub fn out_file(bundle: &Bundle, id: &str) -> PathBuf {
+    bundle.path().join(format!("{id}.out"))
+}
+
+/// See [`out_file`].
+pub fn err_file(bundle: &Bundle, id: &str) -> PathBuf {
+    bundle.path().join(format!("{id}.err"))
+}
+
+/// Run `runtime ARGS` with stdin null and stdout/stderr appended to the container's files
+/// (so a container that keeps running does not hold a pipe open). Returns the exit status and
+/// what the command wrote to stderr.
+pub fn run_detached(
+    runtime: &Runtime,
+    bundle: &Bundle,
+    id: &str,
+    args: &[&str],
+) -> (std::process::ExitStatus, String) {
+    let open = |p: PathBuf| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap()
+    };
+    let before = std::fs::read(err_file(bundle, id))
+        .map(|v| v.len())
+        .unwrap_or(0);
+    let status = runtime
+        .cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(open(out_file(bundle, id)))
+        .stderr(open(err_file(bundle, id)))
+        .status()
+        .unwrap();
+    let err = std::fs::read(err_file(bundle, id)).unwrap_or_default();
+    (
+        status,
+        String::from_utf8_lossy(&err[before.min(err.len())..]).into_owned(),
+    )
+}
+
+/// `create --bundle B EXTRA.. id`, container stdio to the files of [`out_file`].
+pub fn create(
+    runtime: &Runtime,
+    bundle: &Bundle,
+    id: &str,
+    extra: &[&str],
+) -> (std::process::ExitStatus, String) {
+    let b = bundle.path().to_str().unwrap().to_string();
+    let mut args = vec!["create", "--bundle", b.as_str()];
+    args.extend_from_slice(extra);
+    args.push(id);
+    run_detached(runtime, bundle, id, &args)
+}
+
+/// The `status` field of `state`, or None when `state` fails.
+pub fn status_of(runtime: &Runtime, id: &str) -> Option<String> {
+    runtime
+        .state(id)
+        .and_then(|s| s["status"].as_str().map(String::from))
+}
+
+/// Wait (up to 10 s) until `id` has status `want`.
+pub fn wait_status(runtime: &Runtime, id: &str, want: &str) -> bool {
+    wait_until(10.0, || status_of(runtime, id).as_deref() == Some(want))
+}
+
+/// `run` the bundle in the foreground and parse the probe report it prints; panics with the
+/// runtime's stderr when it fails.
+pub fn run_report(runtime: &Runtime, bundle: &Bundle, id: &str) -> Value {
+    let out = runtime.run_bundle(bundle, id);
+    assert!(out.status.success(), "run {id} failed: {}", stderr(&out));
+    report(&out)
+}
+
+/// `--bundle` argument text.
+pub fn bundle_arg(bundle: &Bundle) -> String {
+    bundle.path().to_str().unwrap().to_string()
+}
+
+// ---- Helpers for the containerd and podman tests ----
+
+/// Pids of processes whose NUL-separated command line contains every one of `needles`
+/// (compared argument by argument, or as a substring of one argument).
+pub fn pids_with_cmdline(needles: &[&str]) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            !cmdline.is_empty() && needles.iter().all(|n| args.iter().any(|a| a.contains(n)))
+        })
+        .collect()
+}
+
+/// SIGKILL `pid` (best effort, for cleanup guards).
+pub fn kill_pid(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// Mount points at or under `dir`, deepest first (from /proc/self/mountinfo).
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let dir = dir.to_string_lossy().into_owned();
+    let mut found: Vec<PathBuf> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        // mountinfo escapes space, tab, newline and backslash as \ooo.
+        .map(|p| {
+            p.replace("\\040", " ")
+                .replace("\\011", "\t")
+                .replace("\\012", "\n")
+                .replace("\\134", "\\")
+        })
+        .filter(|p| p == &dir || p.starts_with(&format!("{dir}/")))
+        .map(PathBuf::from)
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    found
+}
+
+/// Lazily unmount everything at or under `dir` (cleanup guards of tests that run engines).
+pub fn unmount_under(dir: &Path) {
+    for _ in 0..3 {
+        let mounts = mounts_under(dir);
+        if mounts.is_empty() {
+            return;
+        }
+        for m in mounts {
+            let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
