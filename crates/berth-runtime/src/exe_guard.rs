@@ -50,7 +50,13 @@ pub fn ensure_read_only_exe() -> Result<(), GuardError> {
     })?;
     let target = PathBuf::from(DIR).join(format!("{}-{}", meta.dev(), meta.ino()));
     if !is_read_only_copy(&target, &meta) {
-        make_read_only_copy(&target)?;
+        // Concurrent first runs must not stack two mounts: the lower one's root is the
+        // binary's own dentry, and a mount on it would make the binary impossible to replace.
+        let _lock = lock_dir()?;
+        if !is_read_only_copy(&target, &meta) {
+            remove_stale_copies();
+            make_read_only_copy(&target)?;
+        }
     }
     let path = CString::new(target.as_os_str().as_bytes()).map_err(|_| GuardError {
         step: "re-exec".into(),
@@ -69,6 +75,20 @@ pub fn ensure_read_only_exe() -> Result<(), GuardError> {
     })
 }
 
+fn lock_dir() -> Result<nix::fcntl::Flock<std::fs::File>, GuardError> {
+    let io = |step: &str| {
+        let step = step.to_string();
+        move |e: std::io::Error| GuardError {
+            step,
+            cause: crate::util::cause(&e),
+        }
+    };
+    std::fs::create_dir_all(DIR).map_err(io(&format!("create {DIR}")))?;
+    let dir = std::fs::File::open(DIR).map_err(io(&format!("open {DIR}")))?;
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| err(format!("lock {DIR}"))(e))
+}
+
 fn is_read_only_copy(target: &Path, exe: &std::fs::Metadata) -> bool {
     let Ok(meta) = std::fs::metadata(target) else {
         return false;
@@ -77,11 +97,23 @@ fn is_read_only_copy(target: &Path, exe: &std::fs::Metadata) -> bool {
     ro && meta.dev() == exe.dev() && meta.ino() == exe.ino()
 }
 
+/// Detach the copies of binaries that have since been deleted or replaced (link count 0):
+/// every new mount namespace copies each of these mounts, so they must not pile up. A process
+/// still running from one keeps it (the detach is lazy).
+fn remove_stale_copies() {
+    let Ok(entries) = std::fs::read_dir(DIR) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if std::fs::metadata(&path).is_ok_and(|m| m.nlink() == 0) {
+            let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 fn make_read_only_copy(target: &Path) -> Result<(), GuardError> {
-    std::fs::create_dir_all(DIR).map_err(|e| GuardError {
-        step: format!("create {DIR}"),
-        cause: crate::util::cause(&e),
-    })?;
     // An empty file to bind over; a stale one (old binary) gets a new mount on top.
     let _ = std::fs::OpenOptions::new()
         .create(true)
