@@ -123,6 +123,7 @@ pub fn spawn(config: Config<'_>, parent: &ParentSide<'_>) -> Result<Spawned, Spa
         // The intermediate child exits right after reporting.
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         guard.0 = Some(container_pid);
+        ours.send(&Msg::Go)?;
     }
     guard.0 = None;
     Ok(Spawned {

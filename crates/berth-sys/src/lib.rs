@@ -342,13 +342,24 @@ pub fn set_umask(mask: u32) -> u32 {
 /// Restore the default disposition of every signal and unblock them all, so the container's
 /// process starts with a clean signal state.
 pub fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
+    // The raw syscall, not glibc's signal(): glibc refuses its internal signals 32 and 33,
+    // which a posix_spawn'ing caller leaves ignored.
+    for sig in 1..=libc::SIGRTMAX() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: SIG_DFL is always a valid disposition; errors (invalid signal numbers used
-        // internally by libc) are harmless and ignored.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask; the kernel
+        // only reads it; the old-action pointer is null.
+        unsafe {
+            let act: libc::sigaction = std::mem::zeroed();
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &act as *const libc::sigaction,
+                std::ptr::null_mut::<libc::sigaction>(),
+                8usize,
+            );
+        }
     }
     // SAFETY: an empty, initialised sigset is passed to sigprocmask.
     unsafe {

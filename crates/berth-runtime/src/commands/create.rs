@@ -83,7 +83,13 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
             cgroup_dirs: cgroup
                 .paths()
                 .into_iter()
-                .filter(|(name, _)| !name.starts_with("name="))
+                .map(|(name, dir)| {
+                    let name = name
+                        .strip_prefix("name=")
+                        .map(str::to_string)
+                        .unwrap_or(name);
+                    (name, dir)
+                })
                 .collect(),
             hook_state: hook_state.to_string(),
         },
@@ -117,14 +123,20 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
     };
     hook_state["pid"] = spawned.pid.into();
     let pid = spawned.pid;
-    spawn::wait_ready(&spawned.channel, spec, &hook_state.to_string(), &|| {
+    let finished = spawn::wait_ready(&spawned.channel, spec, &hook_state.to_string(), &|| {
         cgroup.add_pid(pid)
     })
-    .map_err(|e| diagnose(e, &cgroup))?;
-    state::save(&dir, &saved)?;
-    if let Some(pid_file) = &args.pid_file {
-        write_replace(pid_file, spawned.pid.to_string().as_bytes(), false)
-            .map_err(io("write pid file", pid_file))?;
+    .map_err(|e| diagnose(e, &cgroup))
+    .and_then(|()| Ok(state::save(&dir, &saved)?))
+    .and_then(|()| match &args.pid_file {
+        Some(pid_file) => write_replace(pid_file, pid.to_string().as_bytes(), false)
+            .map_err(io("write pid file", pid_file)),
+        None => Ok(()),
+    });
+    if let Err(e) = finished {
+        // Kill the child while the channel is still open, so it cannot report a second error.
+        drop(undo);
+        return Err(e);
     }
     undo.disarm();
     drop(lock);

@@ -167,8 +167,12 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
     {
         channel.send(&Msg::Ready).step(|| "report ready".into())?;
         process::wait_for_start(fifo)?;
-        crate::hooks::run_all(config.spec, crate::hooks::Kind::StartContainer, hook_state)
-            .map_err(|e| fail("startContainer hook", e.to_string()))?;
+        crate::hooks::run_all(
+            config.spec,
+            crate::hooks::Kind::StartContainer,
+            &state_here(hook_state, "created"),
+        )
+        .map_err(|e| fail("startContainer hook", e.to_string()))?;
     } else {
         channel.send(&Msg::Execing).step(|| "report exec".into())?;
     }
@@ -178,6 +182,9 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
 /// `create`'s setup of a new container, up to just before the user switch.
 fn init_container(config: &mut Config<'_>, channel: &Channel) -> Result<exec::Prepared, StepError> {
     nix::unistd::setsid().step(|| "setsid".into())?;
+    // Modes from the config (devices' fileMode, mount points) are taken as given; the
+    // process's own umask is set right before exec.
+    berth_sys::set_umask(0);
     let root = rootfs::prepare(config)?;
     mounts::mount_all(config, &root)?;
     devices::setup(config, &root)?;
@@ -188,14 +195,19 @@ fn init_container(config: &mut Config<'_>, channel: &Channel) -> Result<exec::Pr
         crate::sync::expect(channel, Msg::HooksDone)
             .map_err(|e| fail("createRuntime hooks", e.to_string()))?;
         if let Role::Init { hook_state, .. } = &config.role {
-            crate::hooks::run_all(config.spec, crate::hooks::Kind::CreateContainer, hook_state)
-                .map_err(|e| fail("createContainer hook", e.to_string()))?;
+            crate::hooks::run_all(
+                config.spec,
+                crate::hooks::Kind::CreateContainer,
+                &state_here(hook_state, "creating"),
+            )
+            .map_err(|e| fail("createContainer hook", e.to_string()))?;
         }
     }
     rootfs::enter(config, root)?;
     console::setup(config, channel)?;
-    rootfs::finish(config)?;
+    // Sysctls first: readonlyPaths makes /proc/sys read-only.
     process::set_names_and_sysctls(config)?;
+    rootfs::finish(config)?;
     if let Role::Init {
         no_new_keyring: false,
         ..
@@ -204,4 +216,12 @@ fn init_container(config: &mut Config<'_>, channel: &Channel) -> Result<exec::Pr
         process::join_keyring()?;
     }
     process::prepare(config)
+}
+
+/// The hook state as the container sees itself: its own pid (as runc sends) and `status`.
+fn state_here(state: &str, status: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(state).unwrap_or_default();
+    v["pid"] = std::process::id().into();
+    v["status"] = status.into();
+    v.to_string()
 }

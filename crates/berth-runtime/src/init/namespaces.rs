@@ -260,7 +260,9 @@ pub(super) fn enter(config: &mut Config<'_>, channel: &Channel) -> Result<(), St
                 berth_sys::exit_now(0);
             }
             // Our parent, the intermediate, exits right away on purpose: no death signal here.
-            berth_sys::Forked::Child => {}
+            // Wait until the runtime has our pid, so our messages cannot overtake it.
+            berth_sys::Forked::Child => crate::sync::expect(channel, Msg::Go)
+                .map_err(|e| fail("wait for the runtime to take our pid", e.to_string()))?,
         }
     }
     // Namespace fds are not needed any more and must not reach the container.

@@ -40,6 +40,10 @@ impl Root {
     /// Resolve `path` inside the root (symlinks and `..` cannot leave it) to an `O_PATH` fd,
     /// creating what is missing as asked. Creation goes component by component through fds.
     pub fn resolve(&self, path: &Path, create: Create) -> io::Result<OwnedFd> {
+        self.resolve_depth(path, create, 0)
+    }
+
+    fn resolve_depth(&self, path: &Path, create: Create, depth: u32) -> io::Result<OwnedFd> {
         let rel = relative(path);
         match self.open_in_root(&rel) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create != Create::Nothing => {}
@@ -63,6 +67,18 @@ impl Root {
                 }
                 Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
                 Err(_) => {}
+            }
+            // A dangling symlink: create what it points to, inside the root (as runc's
+            // securejoin does), by resolving its target plus the rest of the path afresh.
+            if let Ok(link) = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), *part) {
+                if depth >= 40 {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let base: std::path::PathBuf =
+                    Path::new("/").join(parts[..i].iter().collect::<std::path::PathBuf>());
+                let rest: std::path::PathBuf = parts[i + 1..].iter().collect();
+                let target = lexical(&base.join(link).join(rest));
+                return self.resolve_depth(&target, create, depth + 1);
             }
             if last && create == Create::File {
                 let file = nix::fcntl::openat(
@@ -103,6 +119,21 @@ impl Root {
 /// `/proc/self/fd/N` for an fd: mount(2) through it acts on the file the fd resolved to.
 pub fn fd_path(fd: BorrowedFd<'_>) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// `..` and `.` removed lexically, clamped at `/` (for a dangling link's target).
+fn lexical(path: &Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(p) => out.push(p),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn relative(path: &Path) -> std::path::PathBuf {
@@ -326,6 +357,18 @@ mod tests {
         assert_eq!(relative(Path::new("/")), Path::new("."));
         assert_eq!(relative(Path::new("/a/./b")), Path::new("a/b"));
         assert_eq!(relative(Path::new("/../x")), Path::new("../x"));
+    }
+
+    #[test]
+    fn dangling_symlink_is_followed_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink("/../../made/here", tmp.path().join("etc/evil")).unwrap();
+        let root = Root::open(tmp.path()).unwrap();
+        root.resolve(Path::new("/etc/evil/sub"), Create::Dir)
+            .unwrap();
+        assert!(tmp.path().join("made/here/sub").is_dir());
+        assert!(!Path::new("/made").exists());
     }
 
     #[test]

@@ -1,0 +1,267 @@
+//! Security properties: no runtime fd reaches the container, mounts and cwd cannot leave the
+//! rootfs, and the runtime binary cannot be opened for writing from inside.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use berth_integration_tests::*;
+use serde_json::{json, Value};
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            skip!("needs root (real namespaces, cgroups and mounts)");
+        }
+    };
+}
+
+fn assert_clean(rt: &Runtime, id: &str, bundle: &Bundle) {
+    let left = leftovers(rt, id, bundle.path());
+    assert!(left.is_empty(), "left behind by {id}: {left:#?}");
+}
+
+/// Run `runtime --root R ARGS` through a shell that first opens `fd7` (not close-on-exec) as
+/// fd 7, so the runtime inherits it like a careless caller would pass it.
+fn with_fd7(rt: &Runtime, fd7: &Path, args: &[&str]) -> Output {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg("exec 7<\"$0\"; exec \"$@\"")
+        .arg(fd7)
+        .arg(&rt.bin)
+        .arg("--root")
+        .arg(rt.root.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn fd_numbers(r: &Value) -> Vec<String> {
+    let mut fds: Vec<String> = r["fds"].as_object().unwrap().keys().cloned().collect();
+    fds.sort();
+    fds
+}
+
+#[test]
+fn no_fd_leaks_into_init_or_exec() {
+    need_root!();
+    let rt = Runtime::berth();
+    let b = Bundle::new(&["/bin/probe", "report"]);
+    let id = unique_id("sec-fds");
+    let _g = Cleanup {
+        runtime: &rt,
+        id: id.clone(),
+    };
+    let out = with_fd7(
+        &rt,
+        Path::new("/etc/hostname"),
+        &["run", "--bundle", &bundle_arg(&b), &id],
+    );
+    assert!(out.status.success(), "run: {}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(fd_numbers(&r), ["0", "1", "2"], "init's fds: {}", r["fds"]);
+    assert_clean(&rt, &id, &b);
+
+    // exec into a running container, again with fd 7 open in the caller.
+    let b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
+    let id = unique_id("sec-fds-exec");
+    let _g2 = Cleanup {
+        runtime: &rt,
+        id: id.clone(),
+    };
+    let (st, err) = create(&rt, &b, &id, &[]);
+    assert!(st.success(), "create: {err}");
+    assert!(rt.run(&["start", &id]).status.success());
+    let out = with_fd7(
+        &rt,
+        Path::new("/etc/hostname"),
+        &["exec", &id, "/bin/probe", "report"],
+    );
+    assert!(out.status.success(), "exec: {}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(
+        fd_numbers(&r),
+        ["0", "1", "2"],
+        "exec'd process's fds: {}",
+        r["fds"]
+    );
+    assert!(rt.run(&["delete", "--force", &id]).status.success());
+    assert_clean(&rt, &id, &b);
+}
+
+#[test]
+fn mount_destination_symlink_stays_in_rootfs() {
+    need_root!();
+    let rt = Runtime::berth();
+    let host = tempfile::Builder::new()
+        .prefix("berth-host-target-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(host.path().join("marker"), "host").unwrap();
+    let mut b = Bundle::new(&["/bin/probe", "report"]);
+    // rootfs/etc/evil -> /tmp/berth-host-target-XXXX (absolute, pointing at the host dir).
+    std::os::unix::fs::symlink(host.path(), b.rootfs().join("etc/evil")).unwrap();
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/etc/evil",
+            "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    });
+    let id = unique_id("sec-symlink");
+    let _g = Cleanup {
+        runtime: &rt,
+        id: id.clone(),
+    };
+    let out = rt.run_bundle(&b, &id);
+    assert_clean(&rt, &id, &b);
+    // Security first: the host directory was not touched, whatever happened.
+    let entries: Vec<_> = std::fs::read_dir(host.path()).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "host dir changed: {entries:?}");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("marker")).unwrap(),
+        "host"
+    );
+    // Then runc's behaviour: the link is resolved inside the rootfs (securejoin), the missing
+    // target directory is created there and the tmpfs is mounted on it.
+    assert!(
+        out.status.success(),
+        "a destination through a dangling in-root symlink must be created inside the rootfs, \
+         as runc does: {}",
+        stderr(&out)
+    );
+    let r = report(&out);
+    let inside = host.path().to_str().unwrap();
+    let m = r["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["target"] == inside);
+    assert!(
+        m.is_some_and(|m| m["fstype"] == "tmpfs"),
+        "no tmpfs at {inside} inside"
+    );
+    assert!(b.rootfs().join(inside.trim_start_matches('/')).is_dir());
+}
+
+#[test]
+fn cwd_through_inherited_fd_cannot_reach_the_host() {
+    // CVE-2024-21626: process.cwd /proc/self/fd/7 where fd 7 is a host directory the runtime
+    // inherited. The container must fail to start or stay inside its rootfs.
+    need_root!();
+    let rt = Runtime::berth();
+    let host = tempfile::Builder::new()
+        .prefix("berth-host-cwd-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(host.path().join("host-marker"), "host").unwrap();
+    let mut b = Bundle::new(&["/bin/probe", "open", "host-marker"]);
+    b.edit(|c| c["process"]["cwd"] = "/proc/self/fd/7".into());
+    let id = unique_id("sec-cwd");
+    let _g = Cleanup {
+        runtime: &rt,
+        id: id.clone(),
+    };
+    let out = with_fd7(&rt, host.path(), &["run", "--bundle", &bundle_arg(&b), &id]);
+    assert!(
+        !(out.status.success() && stdout(&out).trim() == "ok"),
+        "the container opened a file in the host directory through its cwd: stdout={} stderr={}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_clean(&rt, &id, &b);
+
+    // The same through exec --cwd.
+    let b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
+    let id = unique_id("sec-cwd-exec");
+    let _g2 = Cleanup {
+        runtime: &rt,
+        id: id.clone(),
+    };
+    let (st, err) = create(&rt, &b, &id, &[]);
+    assert!(st.success(), "create: {err}");
+    assert!(rt.run(&["start", &id]).status.success());
+    let out = with_fd7(
+        &rt,
+        host.path(),
+        &[
+            "exec",
+            "--cwd",
+            "/proc/self/fd/7",
+            &id,
+            "/bin/probe",
+            "open",
+            "host-marker",
+        ],
+    );
+    assert!(
+        !(out.status.success() && stdout(&out).trim() == "ok"),
+        "exec opened a file in the host directory through its cwd: stdout={} stderr={}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(rt.run(&["delete", "--force", &id]).status.success());
+    assert_clean(&rt, &id, &b);
+}
+
+#[test]
+fn runtime_exe_not_writable_from_container_during_exec() {
+    // Best effort (CVE-2019-5736 class): while `exec` joins the container, a process inside
+    // keeps looking for a process whose exe is berth-runtime and tries to open it for writing.
+    // Runs a private copy of the binary so a failure cannot damage the shared one.
+    need_root!();
+    let bin_dir = tempfile::Builder::new()
+        .prefix("berth-bin-")
+        .tempdir()
+        .unwrap();
+    let copy = bin_dir.path().join("berth-runtime");
+    std::fs::copy(berth_runtime(), &copy).unwrap();
+    let rt = Runtime {
+        bin: copy,
+        root: tempfile::Builder::new()
+            .prefix("berth-root-")
+            .tempdir()
+            .unwrap(),
+    };
+    let watcher = "while :; do for p in /proc/[0-9]*; do \
+        case $(readlink $p/exe 2>/dev/null) in *berth-runtime*) \
+        echo \"$p $(probe open $p/exe --write)\" >> /tmp/exe.log;; esac; done; done";
+    let mut b = Bundle::new(&["/bin/sh", "-c", watcher]);
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/tmp", "type": "tmpfs",
+            "source": "tmpfs", "options": ["size=4m"]}));
+    });
+    let id = unique_id("sec-exe");
+    let _g = Cleanup {
+        runtime: &rt,
+        id: id.clone(),
+    };
+    let (st, err) = create(&rt, &b, &id, &[]);
+    assert!(st.success(), "create: {err}");
+    assert!(rt.run(&["start", &id]).status.success());
+    for _ in 0..30 {
+        let out = rt.run(&["exec", &id, "/bin/probe", "exit", "0"]);
+        assert!(out.status.success(), "exec: {}", stderr(&out));
+    }
+    let out = rt.run(&["exec", &id, "/bin/cat", "/tmp/exe.log"]);
+    let log = stdout(&out);
+    let opened: Vec<&str> = log.lines().filter(|l| l.ends_with(" ok")).collect();
+    assert!(
+        opened.is_empty(),
+        "the runtime's exe was opened for writing: {opened:?}"
+    );
+    if log.is_empty() {
+        eprintln!("note: the watcher never saw a berth-runtime process (nothing to attack)");
+    }
+    assert!(rt.run(&["delete", "--force", &id]).status.success());
+    assert_clean(&rt, &id, &b);
+    assert_eq!(
+        std::fs::read(&rt.bin).unwrap(),
+        std::fs::read(berth_runtime()).unwrap(),
+        "the runtime binary was modified"
+    );
+}
