@@ -6,7 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// berth-runtime: an OCI runtime with runc's command line.
 #[derive(Debug, Parser)]
-#[command(name = "berth-runtime", version = crate::VERSION_TEXT, disable_version_flag = true)]
+#[command(
+    name = "berth-runtime",
+    version = crate::VERSION_TEXT,
+    disable_version_flag = true,
+    args_override_self = true
+)]
 pub struct Cli {
     /// Root directory for storage of container state (this should be located in tmpfs).
     #[arg(long, global = true, default_value = "/run/berth-runtime")]

@@ -539,7 +539,7 @@ fn ctr_detached_task_exec_ps_pause_resume_kill_delete() {
     assert!(
         !Path::new("/proc").join(&pid).exists()
             || std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default()
-                != "sleep\0300\0",
+                != "sleep\x00300\x00",
         "init (pid {pid}) still running"
     );
 }

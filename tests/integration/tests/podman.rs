@@ -214,11 +214,11 @@ fn show(out: &Output) -> String {
     let mut text = format!("{}\nstdout: {}\nstderr: {}", out.status, stdout(out), err);
     if err.contains("set sysctl") && err.contains("read-only file system") {
         text.push_str(
-            "\nDIAGNOSIS (berth-runtime bug): init writes linux.sysctl after rootfs::finish made \
-             the readonlyPaths (/proc/sys) read-only; runc writes sysctls before applying \
+            "\nDIAGNOSIS (berth-runtime regression, first fixed in 704a058): init writes \
+             linux.sysctl after rootfs::finish made the readonlyPaths (/proc/sys) read-only; runc writes sysctls before applying \
              readonlyPaths/maskedPaths. podman's default_sysctls (net.ipv4.ping_group_range) hit \
-             it on every container. Fix: call process::set_names_and_sysctls before \
-             rootfs::finish in crates/berth-runtime/src/init/mod.rs.",
+             it on every container. Fix: write sysctls before readonlyPaths are applied \
+             (crates/berth-runtime/src/init/mod.rs).",
         );
     }
     if err.contains("set controlling terminal") {
@@ -360,7 +360,7 @@ fn podman_detached_container_exec_stop_rm() {
     assert!(left.is_empty(), "left behind after podman rm: {left:#?}");
     assert!(
         std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default()
-            != "sleep\0300\0",
+            != "sleep\x00300\x00",
         "container init (pid {pid}) still running"
     );
 }

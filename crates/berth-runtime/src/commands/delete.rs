@@ -12,6 +12,8 @@ pub fn run(store: &Store, id: &str, force: bool) -> Result<i32, Error> {
         Ok(c) => c,
         // A directory left by a create that died: reclaim it quietly.
         Err(crate::state::StateError::NotFound) if store.reclaim_incomplete(id) => return Ok(0),
+        // runc 1.1: `delete --force` of a container that does not exist succeeds.
+        Err(crate::state::StateError::NotFound) if force => return Ok(0),
         Err(e) => return Err(e.into()),
     };
     match container.status() {

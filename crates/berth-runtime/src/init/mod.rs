@@ -141,6 +141,9 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
     let exec = match config.role {
         Role::Init { .. } => init_container(&mut config, channel)?,
         Role::Exec => {
+            // Like runc, every container process leads its own session, so a terminal can
+            // become its controlling terminal (TIOCSCTTY needs a session leader).
+            nix::unistd::setsid().step(|| "setsid".into())?;
             let exec = process::prepare(&config)?;
             console::setup(&mut config, channel)?;
             exec
