@@ -20,6 +20,22 @@ macro_rules! skip {
     }};
 }
 
+/// Skip the current test unless it runs as root.
+#[macro_export]
+macro_rules! need_root {
+    () => {
+        if !$crate::is_root() {
+            $crate::skip!("needs root (real namespaces, cgroups and mounts)");
+        }
+    };
+}
+
+/// Assert that container `id` left nothing behind (see [`leftovers`]).
+pub fn assert_clean(rt: &Runtime, id: &str, bundle: &Bundle) {
+    let left = leftovers(rt, id, bundle.path());
+    assert!(left.is_empty(), "left behind by {id}: {left:#?}");
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -8,19 +8,6 @@ use std::process::Command;
 use berth_integration_tests::*;
 use serde_json::{json, Value};
 
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            skip!("needs root (real namespaces, cgroups and mounts)");
-        }
-    };
-}
-
-fn assert_clean(rt: &Runtime, id: &str, bundle: &Bundle) {
-    let left = leftovers(rt, id, bundle.path());
-    assert!(left.is_empty(), "left behind by {id}: {left:#?}");
-}
-
 /// Run `bundle` in the foreground and return (exit code, stdout, stderr); checks cleanup.
 fn run_text(rt: &Runtime, b: &Bundle, prefix: &str) -> (Option<i32>, String, String) {
     let id = unique_id(prefix);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use berth_integration_tests::{
     berth_runtime, have, is_root, kill_pid, leftovers, pids_with_cmdline, probe, stderr, stdout,
-    unique_id, unmount_under, workspace, Runtime,
+    unique_id, unmount_under, wait_until, workspace, Runtime,
 };
 
 /// The image every test runs: busybox + /bin/probe from mkrootfs, packed by mkociimage.
@@ -273,14 +273,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
     /// Wait up to 10 s for [`Containerd::leftovers`] to be empty; what is left otherwise.
     fn wait_clean(&self, id: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found = self.leftovers(id);
-            if found.is_empty() || Instant::now() > deadline {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(10.0, || self.leftovers(id).is_empty());
+        self.leftovers(id)
     }
 
     fn log_tail(&self) -> String {

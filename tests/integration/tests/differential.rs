@@ -19,11 +19,6 @@ macro_rules! need_root_and_runc {
     }};
 }
 
-fn assert_clean(rt: &Runtime, id: &str, bundle: &Bundle) {
-    let left = leftovers(rt, id, bundle.path());
-    assert!(left.is_empty(), "left behind by {id}: {left:#?}");
-}
-
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

@@ -4,19 +4,6 @@
 use berth_integration_tests::*;
 use serde_json::{json, Value};
 
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            skip!("needs root (real namespaces, cgroups and mounts)");
-        }
-    };
-}
-
-fn assert_clean(rt: &Runtime, id: &str, bundle: &Bundle) {
-    let left = leftovers(rt, id, bundle.path());
-    assert!(left.is_empty(), "left behind by {id}: {left:#?}");
-}
-
 /// `run` a bundle that must fail; returns its stderr, checked to be exactly one line.
 fn run_fails(rt: &Runtime, b: &Bundle, prefix: &str) -> String {
     let id = unique_id(prefix);
@@ -70,7 +57,8 @@ fn nonexistent_binary() {
 fn invalid_config_names_the_field() {
     need_root!();
     let rt = Runtime::berth();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Case = (&'static str, Box<dyn Fn(&mut Value)>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "args",
             Box::new(|c: &mut Value| c["process"]["args"] = 5.into()),

@@ -5,19 +5,6 @@
 use berth_integration_tests::*;
 use serde_json::Value;
 
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            skip!("needs root (real namespaces, cgroups and mounts)");
-        }
-    };
-}
-
-fn assert_clean(rt: &Runtime, id: &str, bundle: &Bundle) {
-    let left = leftovers(rt, id, bundle.path());
-    assert!(left.is_empty(), "left behind by {id}: {left:#?}");
-}
-
 /// A running container whose init sleeps (created + started).
 fn started(rt: &Runtime, bundle: &Bundle, id: &str) {
     let (st, err) = create(rt, bundle, id, &[]);

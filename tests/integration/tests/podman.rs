@@ -10,11 +10,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use berth_integration_tests::{
     berth_runtime, have, is_root, kill_pid, leftovers, pids_with_cmdline, probe, stderr, stdout,
-    unique_id, unmount_under, workspace, Runtime,
+    unique_id, unmount_under, wait_until, workspace, Runtime,
 };
 
 const IMAGE: &str = "localhost/busybox-test";
@@ -156,14 +155,8 @@ impl Podman {
 
     /// Wait up to 10 s for [`Podman::leftovers`] to be empty; what is left otherwise.
     fn wait_clean(&self, cid: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found = self.leftovers(cid);
-            if found.is_empty() || Instant::now() > deadline {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(10.0, || self.leftovers(cid).is_empty());
+        self.leftovers(cid)
     }
 }
 

@@ -8,19 +8,6 @@ use std::process::{Command, Output, Stdio};
 use berth_integration_tests::*;
 use serde_json::{json, Value};
 
-macro_rules! need_root {
-    () => {
-        if !is_root() {
-            skip!("needs root (real namespaces, cgroups and mounts)");
-        }
-    };
-}
-
-fn assert_clean(rt: &Runtime, id: &str, bundle: &Bundle) {
-    let left = leftovers(rt, id, bundle.path());
-    assert!(left.is_empty(), "left behind by {id}: {left:#?}");
-}
-
 /// Run `runtime --root R ARGS` through a shell that first opens `fd7` (not close-on-exec) as
 /// fd 7, so the runtime inherits it like a careless caller would pass it.
 fn with_fd7(rt: &Runtime, fd7: &Path, args: &[&str]) -> Output {
