@@ -8,6 +8,7 @@
 
 mod cgroup;
 mod control;
+mod device_filter;
 mod error;
 mod fsutil;
 mod layout;

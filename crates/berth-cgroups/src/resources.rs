@@ -19,12 +19,15 @@ pub(crate) enum Step {
     /// Two writes the kernel validates against each other (memory + memsw, period + quota):
     /// tried in this order, and on failure in the reverse order.
     Pair(Write, Write),
+    /// cgroup v2 device rules: an eBPF program attached to the directory.
+    DeviceProgram(std::path::PathBuf, Vec<u64>),
 }
 
 impl Step {
     fn run(&self) -> Result<(), Error> {
         match self {
             Step::One(write) => write.run(),
+            Step::DeviceProgram(dir, prog) => crate::device_filter::attach(dir, prog),
             Step::Pair(first, second) => match first.run().and_then(|()| second.run()) {
                 Ok(()) => Ok(()),
                 Err(err) => match second.run().and_then(|()| first.run()) {
@@ -72,12 +75,10 @@ pub(crate) fn plan(cgroup: &Cgroup, resources: &LinuxResources) -> Result<Vec<St
     if let Some(devices) = resources.devices().as_ref().filter(|d| !d.is_empty()) {
         match (cgroup.controller("devices"), cgroup.any_unified_dir()) {
             (Some(ControllerDir::V1(dir)), _) => v1::devices(dir, devices, &mut steps)?,
-            (_, Some(_)) => {
-                return Err(Error::unsupported(
-                    "linux.resources.devices",
-                    "device rules on cgroup v2 need an eBPF program, not implemented yet",
-                ))
-            }
+            (_, Some(dir)) => steps.push(Step::DeviceProgram(
+                dir.to_path_buf(),
+                crate::device_filter::program(devices)?,
+            )),
             _ => return Err(Error::missing("linux.resources.devices", "devices")),
         }
     }

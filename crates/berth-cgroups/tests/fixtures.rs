@@ -463,9 +463,10 @@ fn unsupported_settings_are_refused_before_any_write() {
             "linux.resources.hugepageLimits",
         ),
         (r#"{"network": {"classID": 1}}"#, "linux.resources.network"),
+        // v2 device rules become an eBPF program; a malformed rule is refused before it.
         (
-            r#"{"devices": [{"allow": false, "access": "rwm"}]}"#,
-            "linux.resources.devices",
+            r#"{"devices": [{"allow": true, "type": "c", "access": "rx"}]}"#,
+            "linux.resources.devices.access",
         ),
     ];
     for (json, setting) in cases {

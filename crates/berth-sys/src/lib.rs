@@ -445,6 +445,68 @@ pub fn process_exists(pid: i32) -> bool {
     ret == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Load a `BPF_PROG_TYPE_CGROUP_DEVICE` program (`insns`: encoded `struct bpf_insn`s). On a
+/// verifier rejection the error carries the verifier's log.
+pub fn bpf_load_cgroup_device(insns: &[u64]) -> io::Result<OwnedFd> {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    let license = c"Apache";
+    let mut log = vec![0u8; 64 * 1024];
+    let mut attr = [0u64; 16];
+    attr[0] = u64::from(BPF_PROG_TYPE_CGROUP_DEVICE) | ((insns.len() as u64) << 32);
+    attr[1] = insns.as_ptr() as u64;
+    attr[2] = license.as_ptr() as u64;
+    // log_level = 1, log_size
+    attr[3] = 1 | ((log.len() as u64) << 32);
+    attr[4] = log.as_mut_ptr() as u64;
+    // SAFETY: `attr` is a zero-padded bpf_attr for BPF_PROG_LOAD whose pointers (instructions,
+    // license, log buffer) refer to live buffers of the sizes given, for the whole call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    match check(ret) {
+        // SAFETY: a successful BPF_PROG_LOAD returns a new fd that we own.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        Err(e) => {
+            let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+            let text = String::from_utf8_lossy(&log[..end]);
+            if text.trim().is_empty() {
+                Err(e)
+            } else {
+                Err(io::Error::new(
+                    e.kind(),
+                    format!("{e}: verifier: {}", text.trim()),
+                ))
+            }
+        }
+    }
+}
+
+/// Attach a device program to a cgroup v2 directory (`BPF_CGROUP_DEVICE`, `BPF_F_ALLOW_MULTI`).
+pub fn bpf_attach_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_CGROUP_DEVICE: u64 = 6;
+    const BPF_F_ALLOW_MULTI: u64 = 2;
+    let mut attr = [0u64; 4];
+    attr[0] = cgroup.as_raw_fd() as u64 | ((prog.as_raw_fd() as u64) << 32);
+    attr[1] = BPF_CGROUP_DEVICE | (BPF_F_ALLOW_MULTI << 32);
+    // SAFETY: `attr` is a zero-padded bpf_attr for BPF_PROG_ATTACH holding two valid fds.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
