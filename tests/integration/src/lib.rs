@@ -127,6 +127,29 @@ pub fn unique_id(prefix: &str) -> String {
     )
 }
 
+/// A busybox rootfs with the probe, built once per probe binary by tests/fixtures/mkrootfs
+/// (under a lock, in the temporary directory) and copied into each bundle.
+pub fn template_rootfs() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let probe = probe();
+        let meta = std::fs::metadata(&probe).unwrap();
+        let name = format!("berth-test-rootfs-{}-{}", meta.ino(), meta.mtime());
+        let dir = std::env::temp_dir().join(name);
+        let status = Command::new("flock")
+            .arg(std::env::temp_dir().join("berth-test-rootfs.lock"))
+            .arg(workspace().join("tests/fixtures/mkrootfs"))
+            .arg(&dir)
+            .arg(&probe)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkrootfs failed");
+        dir
+    })
+    .clone()
+}
+
 /// An OCI bundle in a temporary directory: a busybox rootfs with the probe at /bin/probe and
 /// runc's default config.json (from `berth-runtime spec`), editable as JSON.
 pub struct Bundle {
@@ -143,12 +166,15 @@ impl Bundle {
             .prefix("berth-bundle-")
             .tempdir()
             .unwrap();
-        let status = Command::new(workspace().join("tests/fixtures/mkrootfs"))
+        // One `cp -a` of a template: mkrootfs forks once per busybox applet, which is slow
+        // under emulation (tests/vm).
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(template_rootfs())
             .arg(dir.path().join("rootfs"))
-            .arg(probe())
             .status()
             .unwrap();
-        assert!(status.success(), "mkrootfs failed");
+        assert!(status.success(), "copying the template rootfs failed");
         let out = Command::new(berth_runtime())
             .args(["spec", "--bundle"])
             .arg(dir.path())

@@ -485,27 +485,31 @@ fn events_stats_prints_one_line() {
 }
 
 /// The host path of the container's v1 memory cgroup, from init's /proc/PID/cgroup.
-fn memory_cgroup(pid: i64) -> std::path::PathBuf {
+/// The file holding the memory limit of `pid`'s cgroup: memory.limit_in_bytes on v1,
+/// memory.max on a pure v2 host.
+fn memory_limit_file(pid: i64) -> std::path::PathBuf {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let rel = text
-        .lines()
-        .find_map(|l| {
+    let line = |want: &dyn Fn(&str) -> bool| {
+        text.lines().find_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-            ctrl.split(',')
-                .any(|c| c == "memory")
-                .then(|| path.to_string())
+            want(ctrl).then(|| path.trim_start_matches('/').to_string())
         })
-        .expect("memory controller line");
-    std::path::Path::new("/sys/fs/cgroup/memory").join(rel.trim_start_matches('/'))
+    };
+    if let Some(rel) = line(&|c| c.split(',').any(|c| c == "memory")) {
+        return std::path::Path::new("/sys/fs/cgroup/memory")
+            .join(rel)
+            .join("memory.limit_in_bytes");
+    }
+    let rel = line(&|c| c.is_empty()).expect("a memory controller (v1) or a unified (v2) line");
+    std::path::Path::new("/sys/fs/cgroup")
+        .join(rel)
+        .join("memory.max")
 }
 
 #[test]
 fn update_memory_raises_the_limit() {
     need_root!();
-    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-        skip!("no v1 memory hierarchy at /sys/fs/cgroup/memory");
-    }
     let rt = Runtime::berth();
     let mut b = sleeper();
     b.edit(|c| c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64u64 << 20}));
@@ -516,7 +520,7 @@ fn update_memory_raises_the_limit() {
     };
     started(&rt, &b, &id);
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
-    let limit = memory_cgroup(pid).join("memory.limit_in_bytes");
+    let limit = memory_limit_file(pid);
     assert_eq!(
         std::fs::read_to_string(&limit).unwrap().trim(),
         (64u64 << 20).to_string()
