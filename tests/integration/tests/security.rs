@@ -252,3 +252,70 @@ fn runtime_exe_not_writable_from_container_during_exec() {
         "the runtime binary was modified"
     );
 }
+
+#[test]
+fn runtime_binary_cannot_be_rewritten_through_proc_exe() {
+    // CVE-2019-5736: whoever can open /proc/PID/exe of a runtime process (during `exec` the
+    // child runs the runtime's code in the container's namespaces) keeps an O_PATH fd to it and,
+    // once the process is gone (no more ETXTBSY), reopens that fd for writing. The runtime runs
+    // from a read-only bind mount of itself, so the reopen fails with EROFS. We play the
+    // attacker from the host, with every privilege a container could have and more.
+    need_root!();
+    use std::os::unix::fs::OpenOptionsExt;
+    let bin_dir = tempfile::Builder::new()
+        .prefix("berth-bin-")
+        .tempdir()
+        .unwrap();
+    let copy = bin_dir.path().join("berth-runtime");
+    std::fs::copy(berth_runtime(), &copy).unwrap();
+    let original = std::fs::read(&copy).unwrap();
+    let rt = Runtime {
+        bin: copy.clone(),
+        root: tempfile::Builder::new()
+            .prefix("berth-root-")
+            .tempdir()
+            .unwrap(),
+    };
+    let b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
+    let id = unique_id("sec-5736");
+    let _g = Cleanup {
+        runtime: &rt,
+        id: id.clone(),
+    };
+    let (st, err) = create(&rt, &b, &id, &[]);
+    assert!(st.success(), "create: {err}");
+    assert!(rt.run(&["start", &id]).status.success());
+    let mut victim = rt
+        .cmd()
+        .args(["exec", &id, "/bin/probe", "sleep", "2"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let exe = format!("/proc/{}/exe", victim.id());
+    // After its re-exec the runtime runs from the read-only copy.
+    assert!(
+        wait_until(5.0, || std::fs::read_link(&exe)
+            .is_ok_and(|p| p.to_string_lossy().contains("berth-runtime-exe"))),
+        "the runtime did not re-exec from its read-only copy: {:?}",
+        std::fs::read_link(&exe)
+    );
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&exe)
+        .unwrap();
+    assert!(victim.wait().unwrap().success());
+    let reopen = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&held));
+    let err = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&reopen)
+        .expect_err("the runtime binary was opened for writing through /proc/PID/exe");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        original,
+        "the runtime binary was modified"
+    );
+    assert!(rt.run(&["delete", "--force", &id]).status.success());
+    assert_clean(&rt, &id, &b);
+}
