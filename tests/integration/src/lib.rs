@@ -288,6 +288,28 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// A guard that force-deletes `id` when dropped.
+    pub fn guard(&self, id: &str) -> Cleanup<'_> {
+        Cleanup {
+            runtime: self,
+            id: id.to_string(),
+        }
+    }
+
+    /// A created and started container running `probe sleep 1000`, with its guard.
+    pub fn sleeper(&self, prefix: &str) -> (Bundle, String, Cleanup<'_>) {
+        let b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
+        let id = unique_id(prefix);
+        let guard = self.guard(&id);
+        let (st, err) = create(self, &b, &id, &[]);
+        assert!(st.success(), "create {id}: {err}");
+        let out = self.run(&["start", &id]);
+        assert!(out.status.success(), "start {id}: {}", stderr(&out));
+        (b, id, guard)
+    }
+}
+
 /// Deletes a container when dropped, so a failing test leaves nothing running.
 pub struct Cleanup<'a> {
     /// Runtime.

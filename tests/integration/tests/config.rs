@@ -26,10 +26,7 @@ fn report_with(prefix: &str, f: impl FnOnce(&mut Value)) -> Value {
     let mut b = Bundle::new(&["/bin/probe", "report"]);
     b.edit(f);
     let id = unique_id(prefix);
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let r = run_report(&rt, &b, &id);
     assert_clean(&rt, &id, &b);
     r
@@ -422,10 +419,7 @@ fn no_pivot() {
     let rt = Runtime::berth();
     let b = Bundle::new(&["/bin/probe", "report"]);
     let id = unique_id("cf-nopivot");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let out = rt
         .cmd()
         .args(["run", "--no-pivot", "--bundle", &bundle_arg(&b), &id])
@@ -469,10 +463,7 @@ fn rootfs_propagation_rslave() {
         .unwrap()
         .success());
     let id = unique_id("cf-rslave");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let r = run_report(&rt, &b, &id);
     let root = mount_entry(&r, "/").unwrap();
     assert_eq!(root["propagation"], "slave", "{root}");
@@ -519,10 +510,7 @@ fn hooks_run_in_order_with_state() {
         });
     });
     let id = unique_id("cf-hooks");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let out = rt.run_bundle(&b, &id);
     assert!(out.status.success(), "run: {}", stderr(&out));
     assert_clean(&rt, &id, &b);
@@ -591,10 +579,7 @@ fn terminal_via_console_socket() {
     let sock = b.path().join("console.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let id = unique_id("cf-tty");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let (st, err) = create(&rt, &b, &id, &["--console-socket", sock.to_str().unwrap()]);
     assert!(st.success(), "create: {err}");
     listener.set_nonblocking(true).unwrap();

@@ -113,10 +113,7 @@ fn json_log_gets_one_error_line() {
     let b = Bundle::new(&["/nope"]);
     let log = b.path().join("runtime.log");
     let id = unique_id("fl-log");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let out = rt
         .cmd()
         .arg("--log")
@@ -148,10 +145,7 @@ fn systemd_cgroup_is_refused_clearly() {
     let rt = Runtime::berth();
     let b = Bundle::new(&["/bin/probe", "exit", "0"]);
     let id = unique_id("fl-systemd");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let out = rt
         .cmd()
         .args(["--systemd-cgroup", "run", "--bundle", &bundle_arg(&b), &id])
@@ -174,10 +168,7 @@ fn duplicate_id() {
     let rt = Runtime::berth();
     let b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
     let id = unique_id("fl-dup");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let (st, err) = create(&rt, &b, &id, &[]);
     assert!(st.success(), "create: {err}");
     let (st, err) = create(&rt, &b, &id, &[]);

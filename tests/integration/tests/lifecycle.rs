@@ -28,10 +28,7 @@ fn run_returns_the_exit_code() {
     let rt = Runtime::berth();
     let b = Bundle::new(&["/bin/probe", "exit", "3"]);
     let id = unique_id("lc-run");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let out = rt.run_bundle(&b, &id);
     assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
     assert_clean(&rt, &id, &b);
@@ -43,10 +40,7 @@ fn create_start_kill_delete() {
     let rt = Runtime::berth();
     let b = Bundle::new(&["/bin/probe", "signal-wait"]);
     let id = unique_id("lc-cskd");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let pid_file = b.path().join("init.pid");
     let (st, err) = create(&rt, &b, &id, &["--pid-file", pid_file.to_str().unwrap()]);
     assert!(st.success(), "create: {err}");
@@ -99,10 +93,7 @@ fn kill_with_sigkill_stops_a_sleeper() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-kill9");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let out = rt.run(&["kill", &id, "KILL"]);
     assert!(out.status.success(), "kill: {}", stderr(&out));
@@ -122,10 +113,7 @@ fn list_json_and_quiet() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-list");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     // Empty root: runc prints null.
     let out = rt.run(&["list", "--format", "json"]);
     assert!(out.status.success());
@@ -179,10 +167,7 @@ fn run_detached() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-rund");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let (st, err) = berth_integration_tests::run_detached(
         &rt,
         &b,
@@ -208,10 +193,7 @@ fn kill_all_reaches_every_process() {
         "probe sleep 1000 & probe sleep 1000 & wait",
     ]);
     let id = unique_id("lc-killall");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     assert!(
         wait_until(10.0, || {
@@ -233,10 +215,7 @@ fn pause_and_resume() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-pause");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let out = rt.run(&["pause", &id]);
     assert!(out.status.success(), "pause: {}", stderr(&out));
@@ -254,10 +233,7 @@ fn delete_force_of_a_paused_container() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-delpaused");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     assert!(rt.run(&["pause", &id]).status.success());
     let out = rt.run(&["delete", "--force", &id]);
@@ -271,10 +247,7 @@ fn exec_exit_code_and_namespaces() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-exec");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
 
     let out = rt.run(&["exec", &id, "/bin/probe", "exit", "5"]);
@@ -317,10 +290,7 @@ fn exec_detached_with_pid_file() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-execd");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let pid_file = b.path().join("exec.pid");
     let (st, err) = berth_integration_tests::run_detached(
@@ -364,10 +334,7 @@ fn exec_with_process_file() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-execp");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let process = serde_json::json!({
         "terminal": false,
@@ -402,10 +369,7 @@ fn exec_env_cwd_user() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-execopts");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let out = rt.run(&[
         "exec",
@@ -442,10 +406,7 @@ fn ps_lists_init() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-ps");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
     let out = rt.run(&["ps", "--format", "json", &id]);
@@ -462,10 +423,7 @@ fn events_stats_prints_one_line() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-events");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let out = rt.run(&["events", "--stats", &id]);
     assert!(out.status.success(), "events: {}", stderr(&out));
@@ -514,10 +472,7 @@ fn update_memory_raises_the_limit() {
     let mut b = sleeper();
     b.edit(|c| c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64u64 << 20}));
     let id = unique_id("lc-update");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
     let limit = memory_limit_file(pid);
@@ -541,10 +496,7 @@ fn delete_refuses_running_and_force_kills() {
     let rt = Runtime::berth();
     let b = sleeper();
     let id = unique_id("lc-delf");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     started(&rt, &b, &id);
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
     let out = rt.run(&["delete", &id]);

@@ -36,10 +36,7 @@ fn no_fd_leaks_into_init_or_exec() {
     let rt = Runtime::berth();
     let b = Bundle::new(&["/bin/probe", "report"]);
     let id = unique_id("sec-fds");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let out = with_fd7(
         &rt,
         Path::new("/etc/hostname"),
@@ -51,15 +48,7 @@ fn no_fd_leaks_into_init_or_exec() {
     assert_clean(&rt, &id, &b);
 
     // exec into a running container, again with fd 7 open in the caller.
-    let b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
-    let id = unique_id("sec-fds-exec");
-    let _g2 = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
-    let (st, err) = create(&rt, &b, &id, &[]);
-    assert!(st.success(), "create: {err}");
-    assert!(rt.run(&["start", &id]).status.success());
+    let (b, id, _g2) = rt.sleeper("sec-fds-exec");
     let out = with_fd7(
         &rt,
         Path::new("/etc/hostname"),
@@ -97,10 +86,7 @@ fn mount_destination_symlink_stays_in_rootfs() {
             "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
     });
     let id = unique_id("sec-symlink");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let out = rt.run_bundle(&b, &id);
     assert_clean(&rt, &id, &b);
     // Security first: the host directory was not touched, whatever happened.
@@ -146,10 +132,7 @@ fn cwd_through_inherited_fd_cannot_reach_the_host() {
     let mut b = Bundle::new(&["/bin/probe", "open", "host-marker"]);
     b.edit(|c| c["process"]["cwd"] = "/proc/self/fd/7".into());
     let id = unique_id("sec-cwd");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let out = with_fd7(&rt, host.path(), &["run", "--bundle", &bundle_arg(&b), &id]);
     assert!(
         !(out.status.success() && stdout(&out).trim() == "ok"),
@@ -160,15 +143,7 @@ fn cwd_through_inherited_fd_cannot_reach_the_host() {
     assert_clean(&rt, &id, &b);
 
     // The same through exec --cwd.
-    let b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
-    let id = unique_id("sec-cwd-exec");
-    let _g2 = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
-    let (st, err) = create(&rt, &b, &id, &[]);
-    assert!(st.success(), "create: {err}");
-    assert!(rt.run(&["start", &id]).status.success());
+    let (b, id, _g2) = rt.sleeper("sec-cwd-exec");
     let out = with_fd7(
         &rt,
         host.path(),
@@ -223,10 +198,7 @@ fn runtime_exe_not_writable_from_container_during_exec() {
             "source": "tmpfs", "options": ["size=4m"]}));
     });
     let id = unique_id("sec-exe");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
+    let _g = rt.guard(&id);
     let (st, err) = create(&rt, &b, &id, &[]);
     assert!(st.success(), "create: {err}");
     assert!(rt.run(&["start", &id]).status.success());
@@ -276,15 +248,7 @@ fn runtime_binary_cannot_be_rewritten_through_proc_exe() {
             .tempdir()
             .unwrap(),
     };
-    let b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
-    let id = unique_id("sec-5736");
-    let _g = Cleanup {
-        runtime: &rt,
-        id: id.clone(),
-    };
-    let (st, err) = create(&rt, &b, &id, &[]);
-    assert!(st.success(), "create: {err}");
-    assert!(rt.run(&["start", &id]).status.success());
+    let (b, id, _g) = rt.sleeper("sec-5736");
     let mut victim = rt
         .cmd()
         .args(["exec", &id, "/bin/probe", "sleep", "2"])
