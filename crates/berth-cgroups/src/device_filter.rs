@@ -57,11 +57,15 @@ fn access_mask(rule: &LinuxDeviceCgroup) -> Result<i32, Error> {
     Ok(mask)
 }
 
+/// A conditional jump: (opcode, dst register, src register, immediate); its offset is filled
+/// in once the rule's length is known.
+type Jump = (u8, u8, u8, i32);
+
 /// The instructions of one rule: jumps to its end when it does not match. The flag says the
 /// rule matches every request (no checks), so nothing after it can run.
 fn rule_block(rule: &LinuxDeviceCgroup) -> Result<(Vec<u64>, bool), Error> {
     // Each check: (instructions before the jump, the jump's code/dst/src/imm).
-    let mut checks: Vec<(Vec<u64>, (u8, u8, u8, i32))> = Vec::new();
+    let mut checks: Vec<(Vec<u64>, Jump)> = Vec::new();
     match rule.typ() {
         Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => {
             checks.push((vec![], (JNE_K, 2, 0, DEV_CHAR)))
