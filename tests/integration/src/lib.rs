@@ -137,11 +137,17 @@ pub fn template_rootfs() -> PathBuf {
         let meta = std::fs::metadata(&probe).unwrap();
         let name = format!("berth-test-rootfs-{}-{}", meta.ino(), meta.mtime());
         let dir = std::env::temp_dir().join(name);
+        // Built once (other test processes copy it concurrently, so it is never modified once
+        // in place): mkrootfs into a scratch directory, then rename, all under a lock.
+        let script = format!(
+            "[ -d {d} ] || {{ rm -rf {d}.tmp && {mk} {d}.tmp {p} && mv {d}.tmp {d}; }}",
+            d = dir.display(),
+            mk = workspace().join("tests/fixtures/mkrootfs").display(),
+            p = probe.display()
+        );
         let status = Command::new("flock")
             .arg(std::env::temp_dir().join("berth-test-rootfs.lock"))
-            .arg(workspace().join("tests/fixtures/mkrootfs"))
-            .arg(&dir)
-            .arg(&probe)
+            .args(["sh", "-c", &script])
             .status()
             .unwrap();
         assert!(status.success(), "mkrootfs failed");
