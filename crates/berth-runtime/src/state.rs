@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
-use crate::util::{cause, write_atomic};
+use crate::util::cause;
 
 /// Errors of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +124,8 @@ pub struct Container {
     pub dir: PathBuf,
     /// Its saved state.
     pub saved: Saved,
-    _lock: Flock<File>,
+    /// Held for mutating commands; `None` for a read-only [`Store::peek`].
+    _lock: Option<Flock<File>>,
 }
 
 impl Store {
@@ -173,7 +173,24 @@ impl Store {
         Ok(Container {
             dir,
             saved,
-            _lock: lock,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Read a container's state without taking its lock (`state`, `list`, `ps`): state.json is
+    /// replaced by rename, so a reader sees a whole version, and a running `create` (which holds
+    /// the lock throughout) does not block it.
+    pub fn peek(&self, id: &str) -> Result<Container, StateError> {
+        check_id(id)?;
+        let dir = self.dir_of(id);
+        if !dir.is_dir() {
+            return Err(StateError::NotFound);
+        }
+        let saved = read_saved(&dir)?;
+        Ok(Container {
+            dir,
+            saved,
+            _lock: None,
         })
     }
 
@@ -248,12 +265,18 @@ fn read_saved(dir: &Path) -> Result<Saved, StateError> {
 
 /// Save `saved` into `dir` (tmp + fsync + rename). The caller holds the directory lock.
 pub fn save(dir: &Path, saved: &Saved) -> Result<(), StateError> {
+    save_with(dir, saved, true)
+}
+
+/// [`save`], with or without the fsync: the `creating` record is replaced moments later, and a
+/// crash leaves it (or nothing) marked incomplete either way.
+pub fn save_with(dir: &Path, saved: &Saved, durable: bool) -> Result<(), StateError> {
     let path = dir.join("state.json");
     let data = serde_json::to_vec(saved).map_err(|e| StateError::Corrupt {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    write_atomic(&path, &data).map_err(io_err("write", &path))
+    crate::util::write_replace(&path, &data, durable).map_err(io_err("write", &path))
 }
 
 /// Start time of `pid` (field 22 of /proc/<pid>/stat), or None if it does not exist.
@@ -319,11 +342,6 @@ impl Container {
     /// Remove the state directory.
     pub fn remove_dir(&self) -> Result<(), StateError> {
         std::fs::remove_dir_all(&self.dir).map_err(io_err("remove", &self.dir))
-    }
-
-    /// The lock, so a caller can keep it across a save.
-    pub fn lock_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self._lock.as_fd()
     }
 }
 

@@ -62,14 +62,10 @@ fn civil(secs: u64) -> (String, String) {
     )
 }
 
-/// Write `data` to `path` atomically: a temporary file in the same directory, fsync, rename.
-/// A reader sees the old or the new content, never a mix, even after a crash.
-pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    write_replace(path, data, true)
-}
-
-/// Like [`write_atomic`] without the fsync: atomic against crashes of this process, not
-/// against power loss (pid files, which runc writes the same way).
+/// Write `data` to `path` atomically: a temporary file in the same directory, fsync (when
+/// `durable`), rename. A reader sees the old or the new content, never a mix; without the
+/// fsync that holds against crashes of this process, not against power loss (pid files, which
+/// runc writes the same way).
 pub fn write_replace(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(

@@ -35,6 +35,41 @@ fn run_returns_the_exit_code() {
 }
 
 #[test]
+fn state_reports_creating_while_create_runs() {
+    need_root!();
+    let rt = Runtime::berth();
+    let mut b = sleeper();
+    // A slow createRuntime hook keeps `create` in the middle of setup for a while.
+    b.edit(|c| {
+        c["hooks"] =
+            serde_json::json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "2"]}]})
+    });
+    let id = unique_id("lc-creating");
+    let _g = rt.guard(&id);
+    let mut create = rt
+        .cmd()
+        .args(["create", "--bundle", &bundle_arg(&b), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_status(&rt, &id, "creating"),
+        "never creating: {:?}",
+        rt.state(&id)
+    );
+    assert!(rt.state(&id).unwrap()["pid"].as_i64().unwrap() > 0);
+    // `list` does not wait for the creator's lock either.
+    let out = rt.run(&["list", "-q"]);
+    assert!(stdout(&out).contains(&id), "list: {}", stdout(&out));
+    assert!(create.wait().unwrap().success());
+    assert_eq!(status_of(&rt, &id).as_deref(), Some("created"));
+    assert!(rt.run(&["delete", &id]).status.success());
+    assert_clean(&rt, &id, &b);
+}
+
+#[test]
 fn create_start_kill_delete() {
     need_root!();
     let rt = Runtime::berth();

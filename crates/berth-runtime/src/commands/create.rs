@@ -108,9 +108,9 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
     };
     let spawned = spawn::spawn(config, &parent)?;
     undo.pid = Some(spawned.pid);
-    // No state.json until setup is done: a directory without one is "being created" (its
-    // creator holds the lock) or abandoned (nobody does), and one write saves an fsync.
-    let saved = Saved {
+    // A `creating` record (not fsynced: it is replaced when setup is done, and a crash leaves
+    // it marked incomplete either way) lets `state` report the status and pid meanwhile.
+    let mut saved = Saved {
         id: args.id.clone(),
         pid: spawned.pid,
         pid_start: state::start_time(spawned.pid).unwrap_or(0),
@@ -118,9 +118,11 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
         rootfs: bundle.rootfs.clone(),
         created,
         owner: String::new(),
-        phase: Phase::Created,
+        phase: Phase::Creating,
         spec: bundle.spec.clone(),
     };
+    state::save_with(&dir, &saved, false)?;
+    saved.phase = Phase::Created;
     hook_state["pid"] = spawned.pid.into();
     let pid = spawned.pid;
     let finished = spawn::wait_ready(&spawned.channel, spec, &hook_state.to_string(), &|| {

@@ -8,7 +8,7 @@ use crate::state::{OciState, Store};
 pub fn run(store: &Store, format: TableFormat, quiet: bool) -> Result<i32, Error> {
     let mut states: Vec<OciState> = Vec::new();
     for id in store.ids()? {
-        match store.load(&id) {
+        match store.peek(&id) {
             Ok(c) => {
                 let mut s = c.oci_state();
                 s.annotations = None;

@@ -8,7 +8,7 @@ use crate::state::Store;
 
 /// Show the processes of `id`.
 pub fn run(store: &Store, id: &str, format: TableFormat, ps_args: &[String]) -> Result<i32, Error> {
-    let container = store.load(id)?;
+    let container = store.peek(id)?;
     let pids = crate::cgroup::open(&container.saved)?.pids()?;
     if format == TableFormat::Json {
         println!(
