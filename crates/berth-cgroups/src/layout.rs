@@ -71,6 +71,23 @@ struct CgroupMount {
 }
 
 impl Layout {
+    /// Prepare for a v1 migration that is coming: write our own pid into the cgroup we are
+    /// already in (no change of placement, no charges move), in one v1 hierarchy.
+    ///
+    /// Any cgroup v1 migration takes the global `cgroup_threadgroup_rwsem` for writing, and the
+    /// first writer waits for an RCU grace period (milliseconds) unless the hierarchy is mounted
+    /// with `favordynmods`. Writers that follow within about a grace period do not wait. So a
+    /// caller that runs this on a helper thread while it does other work (the runtime: while
+    /// the container's process sets itself up) pays that wait in parallel, and its real
+    /// migration moments later is fast. A no-op where there is no v1 hierarchy.
+    pub fn warm_up_migration(&self) -> Result<(), Error> {
+        let Some(h) = self.v1.values().next() else {
+            return Ok(());
+        };
+        let dir = h.mount.join(h.own.trim_start_matches('/'));
+        fsutil::write(&dir.join("cgroup.procs"), &std::process::id().to_string())
+    }
+
     /// The layout of the real host.
     pub fn detect() -> Result<Layout, Error> {
         let mountinfo = fsutil::read(Path::new("/proc/self/mountinfo"))?;

@@ -54,6 +54,8 @@ pub struct ParentSide<'a> {
     pub cgroup: &'a Cgroup,
     /// The spec (id maps, hooks).
     pub spec: &'a Spec,
+    /// The host's cgroup layout (to warm up a late v1 migration), if known.
+    pub layout: Option<&'a berth_cgroups::Layout>,
     /// Place the child in its cgroup before it starts setting up (`exec`), rather than leaving
     /// it to the caller once setup is done (`create`: the kernel objects and pages that setup
     /// touches are then not charged to the container).
@@ -95,8 +97,17 @@ pub fn spawn(config: Config<'_>, parent: &ParentSide<'_>) -> Result<Spawned, Spa
     };
     drop(theirs);
     let place_by_pid = config.placed && into.is_none();
+    let placed_before_go = config.placed;
     drop(config);
     let mut guard = KillOnDrop(Some(pid));
+    if !placed_before_go {
+        // The child is moved into its cgroup after its setup (v1/hybrid): pay the migration's
+        // RCU grace period now, on a thread, while the child sets up (see warm_up_migration).
+        if let Some(layout) = parent.layout {
+            let layout = layout.clone();
+            std::thread::spawn(move || layout.warm_up_migration());
+        }
+    }
     if new_user {
         write_maps(pid, parent.spec)?;
     }

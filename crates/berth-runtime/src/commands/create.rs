@@ -104,6 +104,7 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
     let parent = ParentSide {
         cgroup: &cgroup,
         spec,
+        layout: Some(&layout),
         place_early: false,
     };
     let spawned = spawn::spawn(config, &parent)?;

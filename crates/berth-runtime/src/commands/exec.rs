@@ -84,6 +84,7 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         &ParentSide {
             cgroup: &cgroup,
             spec: &saved.spec,
+            layout: None,
             place_early: true,
         },
     )?;
