@@ -18,6 +18,8 @@ use crate::util::write_replace;
 pub struct Created {
     /// Init pid.
     pub pid: i32,
+    /// Its cgroup.
+    pub cgroup: Cgroup,
 }
 
 /// Create the container described by `args`.
@@ -143,7 +145,10 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
     }
     undo.disarm();
     drop(lock);
-    Ok(Created { pid: spawned.pid })
+    Ok(Created {
+        pid: spawned.pid,
+        cgroup,
+    })
 }
 
 /// A child that vanished without a word was most likely OOM-killed: say so, as runc does.

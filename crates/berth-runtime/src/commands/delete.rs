@@ -72,8 +72,16 @@ pub fn kill_all(container: &Container) -> Result<(), Error> {
 
 /// Remove the cgroup and the state directory, run poststop hooks; report every failure.
 pub fn destroy(container: &Container) -> Result<i32, Error> {
+    destroy_with(container, crate::cgroup::open(&container.saved))
+}
+
+/// [`destroy`] with the container's cgroup already at hand (`run` keeps it from `create`).
+pub fn destroy_with(
+    container: &Container,
+    cgroup: Result<berth_cgroups::Cgroup, berth_cgroups::Error>,
+) -> Result<i32, Error> {
     let mut failures = Vec::new();
-    match crate::cgroup::open(&container.saved) {
+    match cgroup {
         Ok(cgroup) => {
             if let Err(e) = cgroup.destroy() {
                 failures.push(format!("remove cgroup: {e}"));

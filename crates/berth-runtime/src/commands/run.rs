@@ -61,7 +61,7 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
     }
     if !args.keep {
         let container = store.load(id)?;
-        super::delete::destroy(&container)?;
+        super::delete::destroy_with(&container, Ok(created.cgroup))?;
     }
     Ok(code)
 }
