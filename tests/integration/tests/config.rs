@@ -622,3 +622,36 @@ fn terminal_via_console_socket() {
     assert!(rt.run(&["delete", &id]).status.success());
     assert_clean(&rt, &id, &b);
 }
+
+#[test]
+fn cgroup_mount_shows_the_containers_own_cgroups_read_only() {
+    need_root!();
+    // runc's default spec mounts "cgroup" at /sys/fs/cgroup with "ro".
+    let r = report_with("cf-cgmount", |_| {});
+    let mounts = r["mounts"].as_array().unwrap();
+    let under: Vec<&Value> = mounts
+        .iter()
+        .filter(|m| m["target"].as_str().unwrap().starts_with("/sys/fs/cgroup"))
+        .collect();
+    assert!(
+        !under.is_empty(),
+        "nothing mounted at /sys/fs/cgroup: {mounts:?}"
+    );
+    let hierarchies: Vec<&&Value> = under
+        .iter()
+        .filter(|m| matches!(m["fstype"].as_str(), Some("cgroup" | "cgroup2")))
+        .collect();
+    assert!(!hierarchies.is_empty(), "no cgroup hierarchy: {under:?}");
+    for m in &under {
+        let opts = m["options"].as_str().unwrap();
+        assert!(opts.split(',').any(|o| o == "ro"), "writable: {m}");
+    }
+    // Each hierarchy shows the container's own cgroup (its root ends with the container id).
+    for m in hierarchies {
+        let root = m["root"].as_str().unwrap();
+        assert!(
+            root.contains("cf-cgmount-"),
+            "a host cgroup is visible: {m}"
+        );
+    }
+}

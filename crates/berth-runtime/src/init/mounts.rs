@@ -1,10 +1,11 @@
 //! The spec's `mounts`, in order. Every destination is resolved inside the rootfs through fds
 //! and mounted through `/proc/self/fd/N`, so a symlink in the image cannot redirect a mount.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
+use nix::sys::stat::Mode;
 use oci_spec::runtime::Mount;
 
 use super::rootfs::{fd_path, keep_flags, propagation_flag, Create, Root};
@@ -265,15 +266,61 @@ fn mount_cgroup(
         Some("mode=755"),
     )
     .step(|| "mount tmpfs".into())?;
+    // The tmpfs is new and ours: its directories are made and opened relative to it.
+    let tmpfs = root
+        .resolve(dest, Create::Nothing)
+        .step(|| "resolve the cgroup tmpfs".into())?;
+    let tmpfs = berth_sys::openat2(
+        tmpfs.as_fd(),
+        c".",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+        0,
+    )
+    .step(|| "open the cgroup tmpfs".into())?;
     for (name, dir) in cgroup_dirs {
-        let sub = dest.join(name);
-        let target = root
-            .resolve(&sub, Create::Dir)
-            .step(|| format!("resolve {}", sub.display()))?;
-        bind(dir, &target)?;
-        remount_flags(root, &sub, flags)?;
+        let step = || format!("mount cgroup {name}");
+        nix::sys::stat::mkdirat(
+            Some(tmpfs.as_raw_fd()),
+            name.as_str(),
+            Mode::from_bits_truncate(0o755),
+        )
+        .step(step)?;
+        let c_name = std::ffi::CString::new(name.as_str()).map_err(|_| fail(step(), "bad name"))?;
+        let sub = berth_sys::openat2(
+            tmpfs.as_fd(),
+            &c_name,
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+            berth_sys::resolve::BENEATH | berth_sys::resolve::NO_SYMLINKS,
+        )
+        .step(step)?;
+        bind(dir, &sub)?;
     }
-    remount_flags(root, dest, flags)
+    // One recursive mount_setattr for the tmpfs and every hierarchy in it.
+    if flags.is_empty() {
+        return Ok(());
+    }
+    let top = root
+        .resolve(dest, Create::Nothing)
+        .step(|| "resolve the cgroup tmpfs".into())?;
+    berth_sys::mount_setattr(top.as_fd(), true, mount_attr_bits(flags), 0)
+        .step(|| format!("make {} read-only", dest.display()))
+}
+
+/// `MS_*` flags as `MOUNT_ATTR_*` bits.
+fn mount_attr_bits(flags: MsFlags) -> u64 {
+    use berth_sys::mount_attr::*;
+    [
+        (MsFlags::MS_RDONLY, RDONLY),
+        (MsFlags::MS_NOSUID, NOSUID),
+        (MsFlags::MS_NODEV, NODEV),
+        (MsFlags::MS_NOEXEC, NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(f, _)| flags.contains(*f))
+    .map(|(_, bit)| bit)
+    .sum()
 }
 
 fn remount_flags(root: &Root, dest: &Path, flags: MsFlags) -> Result<(), StepError> {
