@@ -7,6 +7,16 @@ use berth_runtime::cli::{Cli, Command, LogFormat};
 use clap::Parser;
 
 fn main() {
+    // Commands that run this binary's code inside a container first make sure it cannot be
+    // written from there: re-exec from a read-only copy before doing anything else (so the
+    // command line is parsed once). Any argument naming such a verb counts; a container id
+    // that happens to be "run" only costs an unneeded re-exec.
+    let guarded = std::env::args_os()
+        .skip(1)
+        .any(|a| a == "create" || a == "run" || a == "exec");
+    let guard_error = guarded
+        .then(berth_runtime::exe_guard::ensure_read_only_exe)
+        .and_then(Result::err);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -15,16 +25,9 @@ fn main() {
             std::process::exit(code);
         }
     };
-    // Commands that run this binary's code inside a container first make sure it cannot be
-    // written from there.
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
-    ) {
-        if let Err(e) = berth_runtime::exe_guard::ensure_read_only_exe() {
-            let _ = log_error(cli.log.as_deref(), cli.log_format, &e.to_string());
-            std::process::exit(1);
-        }
+    if let Some(e) = guard_error {
+        let _ = log_error(cli.log.as_deref(), cli.log_format, &e.to_string());
+        std::process::exit(1);
     }
     if cli.debug {
         let args: Vec<String> = std::env::args().collect();

@@ -321,7 +321,12 @@ impl Container {
 
     /// The runtime-spec state document, with the same fields and order as runc's.
     pub fn oci_state(&self) -> OciState {
-        let status = self.status();
+        self.oci_state_as(self.status())
+    }
+
+    /// The state document with a status the caller already knows (hooks after start and
+    /// delete), without probing the process and the freezer again.
+    pub fn oci_state_as(&self, status: Status) -> OciState {
         OciState {
             oci_version: self.saved.spec.version().clone(),
             id: self.saved.id.clone(),

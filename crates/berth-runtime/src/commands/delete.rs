@@ -89,9 +89,7 @@ pub fn destroy_with(
         }
         Err(e) => failures.push(format!("open cgroup: {e}")),
     }
-    let mut state = container.oci_state();
-    state.status = "stopped".into();
-    let state = serde_json::to_string(&state).unwrap_or_default();
+    let state = serde_json::to_string(&container.oci_state_as(Status::Stopped)).unwrap_or_default();
     for warning in hooks::run_all_warn(&container.saved.spec, Kind::Poststop, &state) {
         eprintln!("warning: {warning}");
     }

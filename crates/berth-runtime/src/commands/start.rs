@@ -37,9 +37,7 @@ pub fn run(store: &Store, id: &str) -> Result<i32, Error> {
         .map_err(io("open exec fifo", &fifo))?;
     file.write_all(b"0").map_err(io("write exec fifo", &fifo))?;
     std::fs::remove_file(&fifo).map_err(io("remove exec fifo", &fifo))?;
-    let mut state = container.oci_state();
-    state.status = "running".into();
-    let state = serde_json::to_string(&state).unwrap_or_default();
+    let state = serde_json::to_string(&container.oci_state_as(Status::Running)).unwrap_or_default();
     for warning in hooks::run_all_warn(&container.saved.spec, Kind::Poststart, &state) {
         eprintln!("warning: {warning}");
     }
