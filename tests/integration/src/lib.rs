@@ -330,6 +330,16 @@ impl Drop for Cleanup<'_> {
     }
 }
 
+/// A command's exit status, stdout and stderr, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "{}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    )
+}
+
 /// Text of an output's stdout.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

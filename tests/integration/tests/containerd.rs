@@ -10,8 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_integration_tests::{
-    berth_runtime, have, is_root, kill_pid, leftovers, pids_with_cmdline, probe, stderr, stdout,
-    unique_id, unmount_under, wait_until, workspace, Runtime,
+    berth_runtime, describe, have, is_root, kill_pid, leftovers, pids_with_cmdline, probe, stderr,
+    stdout, unique_id, unmount_under, wait_until, workspace, Runtime,
 };
 
 /// The image every test runs: busybox + /bin/probe from mkrootfs, packed by mkociimage.
@@ -361,12 +361,7 @@ macro_rules! containerd_or_skip {
 
 /// Describe a command's result for assertion messages.
 fn show(out: &Output) -> String {
-    format!(
-        "{}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    )
+    describe(out)
 }
 
 #[test]

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use berth_integration_tests::{
-    berth_runtime, have, is_root, kill_pid, leftovers, pids_with_cmdline, probe, stderr, stdout,
-    unique_id, unmount_under, wait_until, workspace, Runtime,
+    berth_runtime, describe, have, is_root, kill_pid, leftovers, pids_with_cmdline, probe, stderr,
+    stdout, unique_id, unmount_under, wait_until, workspace, Runtime,
 };
 
 const IMAGE: &str = "localhost/busybox-test";
@@ -204,7 +204,7 @@ macro_rules! podman_or_skip {
 /// one of the known berth-runtime bugs.
 fn show(out: &Output) -> String {
     let err = stderr(out);
-    let mut text = format!("{}\nstdout: {}\nstderr: {}", out.status, stdout(out), err);
+    let mut text = describe(out);
     if err.contains("set sysctl") && err.contains("read-only file system") {
         text.push_str(
             "\nDIAGNOSIS (berth-runtime regression, first fixed in 704a058): init writes \
