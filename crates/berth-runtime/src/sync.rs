@@ -4,11 +4,10 @@
 //! message it does not expect at a point is a protocol error.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
 };
 
 /// Errors of the sync channel.
@@ -102,33 +101,15 @@ pub fn pair() -> Result<(Channel, Channel), SyncError> {
 impl Channel {
     /// Send a message.
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
-        self.send_with_fd(msg, None)
-    }
-
-    /// Send a message with a file descriptor attached (`SCM_RIGHTS`).
-    pub fn send_with_fd(&self, msg: &Msg, fd: Option<BorrowedFd<'_>>) -> Result<(), SyncError> {
         let mut buf = [0u8; 4096];
         let len = encode(msg, &mut buf);
         let iov = [io::IoSlice::new(&buf[..len])];
-        let raw;
-        let cmsgs: Vec<ControlMessage<'_>> = match fd {
-            Some(fd) => {
-                raw = [fd.as_raw_fd()];
-                vec![ControlMessage::ScmRights(&raw)]
-            }
-            None => Vec::new(),
-        };
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &iov,
-            &cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map_err(|e| SyncError::Io {
-            op: "send",
-            source: e.into(),
-        })?;
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None).map_err(
+            |e| SyncError::Io {
+                op: "send",
+                source: e.into(),
+            },
+        )?;
         Ok(())
     }
 
@@ -167,11 +148,6 @@ impl Channel {
             return Err(SyncError::Closed);
         }
         decode(&buf[..len])
-    }
-
-    /// The raw fd, for `poll`.
-    pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 }
 

@@ -369,12 +369,6 @@ pub fn reset_signals() {
     }
 }
 
-/// Ignore `signal` in this process (`SIG_IGN`).
-pub fn ignore_signal(signal: i32) {
-    // SAFETY: SIG_IGN is a valid disposition for any catchable signal.
-    unsafe { libc::signal(signal, libc::SIG_IGN) };
-}
-
 /// `execve(2)` with already-prepared NUL-terminated argument and environment vectors.
 /// Only returns on failure.
 pub fn execve(
@@ -436,13 +430,6 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) 
         )
     })?;
     Ok(())
-}
-
-/// Is `pid` still alive (signal 0)?
-pub fn process_exists(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    let ret = unsafe { libc::kill(pid, 0) };
-    ret == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Load a `BPF_PROG_TYPE_CGROUP_DEVICE` program (`insns`: encoded `struct bpf_insn`s). On a

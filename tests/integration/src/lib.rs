@@ -316,6 +316,49 @@ impl Runtime {
     }
 }
 
+/// berth-runtime run from a private copy of its binary, for tests that attack the binary (a
+/// failure cannot damage the shared one). On drop, the read-only copy that the exe guard
+/// mounted for it under /run/berth-runtime-exe (named `<dev>-<ino>`) is detached, so the
+/// test leaves no mount behind.
+pub struct PrivateRuntime {
+    /// The runtime, with its own state root.
+    pub rt: Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateRuntime {
+    /// Copy the built binary into a temporary directory.
+    pub fn new() -> PrivateRuntime {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-bin-")
+            .tempdir()
+            .unwrap();
+        let copy = dir.path().join("berth-runtime");
+        std::fs::copy(berth_runtime(), &copy).unwrap();
+        PrivateRuntime {
+            rt: Runtime::with_bin(copy),
+            _dir: dir,
+        }
+    }
+}
+
+impl Default for PrivateRuntime {
+    fn default() -> Self {
+        PrivateRuntime::new()
+    }
+}
+
+impl Drop for PrivateRuntime {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(&self.rt.bin) {
+            let ro = Path::new("/run/berth-runtime-exe").join(format!("{}-{}", m.dev(), m.ino()));
+            let _ = nix::mount::umount2(&ro, nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(&ro);
+        }
+    }
+}
+
 /// Deletes a container when dropped, so a failing test leaves nothing running.
 pub struct Cleanup<'a> {
     /// Runtime.

@@ -173,19 +173,8 @@ fn runtime_exe_not_writable_from_container_during_exec() {
     // keeps looking for a process whose exe is berth-runtime and tries to open it for writing.
     // Runs a private copy of the binary so a failure cannot damage the shared one.
     need_root!();
-    let bin_dir = tempfile::Builder::new()
-        .prefix("berth-bin-")
-        .tempdir()
-        .unwrap();
-    let copy = bin_dir.path().join("berth-runtime");
-    std::fs::copy(berth_runtime(), &copy).unwrap();
-    let rt = Runtime {
-        bin: copy,
-        root: tempfile::Builder::new()
-            .prefix("berth-root-")
-            .tempdir()
-            .unwrap(),
-    };
+    let private = PrivateRuntime::new();
+    let rt = &private.rt;
     let watcher = "while :; do for p in /proc/[0-9]*; do \
         case $(readlink $p/exe 2>/dev/null) in *berth-runtime*) \
         echo \"$p $(probe open $p/exe --write)\" >> /tmp/exe.log;; esac; done; done";
@@ -199,7 +188,7 @@ fn runtime_exe_not_writable_from_container_during_exec() {
     });
     let id = unique_id("sec-exe");
     let _g = rt.guard(&id);
-    let (st, err) = create(&rt, &b, &id, &[]);
+    let (st, err) = create(rt, &b, &id, &[]);
     assert!(st.success(), "create: {err}");
     assert!(rt.run(&["start", &id]).status.success());
     for _ in 0..30 {
@@ -217,7 +206,7 @@ fn runtime_exe_not_writable_from_container_during_exec() {
         eprintln!("note: the watcher never saw a berth-runtime process (nothing to attack)");
     }
     assert!(rt.run(&["delete", "--force", &id]).status.success());
-    assert_clean(&rt, &id, &b);
+    assert_clean(rt, &id, &b);
     assert_eq!(
         std::fs::read(&rt.bin).unwrap(),
         std::fs::read(berth_runtime()).unwrap(),
@@ -234,20 +223,10 @@ fn runtime_binary_cannot_be_rewritten_through_proc_exe() {
     // attacker from the host, with every privilege a container could have and more.
     need_root!();
     use std::os::unix::fs::OpenOptionsExt;
-    let bin_dir = tempfile::Builder::new()
-        .prefix("berth-bin-")
-        .tempdir()
-        .unwrap();
-    let copy = bin_dir.path().join("berth-runtime");
-    std::fs::copy(berth_runtime(), &copy).unwrap();
+    let private = PrivateRuntime::new();
+    let rt = &private.rt;
+    let copy = rt.bin.clone();
     let original = std::fs::read(&copy).unwrap();
-    let rt = Runtime {
-        bin: copy.clone(),
-        root: tempfile::Builder::new()
-            .prefix("berth-root-")
-            .tempdir()
-            .unwrap(),
-    };
     let (b, id, _g) = rt.sleeper("sec-5736");
     let mut victim = rt
         .cmd()
@@ -281,5 +260,5 @@ fn runtime_binary_cannot_be_rewritten_through_proc_exe() {
         "the runtime binary was modified"
     );
     assert!(rt.run(&["delete", "--force", &id]).status.success());
-    assert_clean(&rt, &id, &b);
+    assert_clean(rt, &id, &b);
 }

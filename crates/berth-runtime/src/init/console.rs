@@ -8,10 +8,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use super::{fail, Config, Step, StepError};
-use crate::sync::Channel;
 
 /// Set up the terminal if the process asks for one.
-pub fn setup(config: &mut Config<'_>, _channel: &Channel) -> Result<(), StepError> {
+pub fn setup(config: &mut Config<'_>) -> Result<(), StepError> {
     if config.process.terminal() != Some(true) {
         return Ok(());
     }

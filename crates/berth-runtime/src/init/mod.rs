@@ -145,7 +145,7 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
             // become its controlling terminal (TIOCSCTTY needs a session leader).
             nix::unistd::setsid().step(|| "setsid".into())?;
             let exec = process::prepare(&config)?;
-            console::setup(&mut config, channel)?;
+            console::setup(&mut config)?;
             exec
         }
     };
@@ -160,7 +160,7 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .step(|| "unshare cgroup namespace".into())?;
     }
-    process::finalize(&config, &exec)?;
+    process::finalize(&config)?;
     // From here the process outlives the runtime (`create` and `exec -d` exit after the next
     // message), so it must no longer die with it.
     berth_sys::set_parent_death_signal(0).step(|| "clear parent death signal".into())?;
@@ -207,7 +207,7 @@ fn init_container(config: &mut Config<'_>, channel: &Channel) -> Result<exec::Pr
         }
     }
     rootfs::enter(config, root)?;
-    console::setup(config, channel)?;
+    console::setup(config)?;
     // Sysctls first: readonlyPaths makes /proc/sys read-only.
     process::set_names_and_sysctls(config)?;
     rootfs::finish(config)?;

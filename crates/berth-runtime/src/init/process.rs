@@ -165,7 +165,7 @@ fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, StepError> {
 }
 
 /// The user switch and the security settings, in runc's order.
-pub fn finalize(config: &Config<'_>, _exec: &Prepared) -> Result<(), StepError> {
+pub fn finalize(config: &Config<'_>) -> Result<(), StepError> {
     let process = config.process;
     let nnp = process.no_new_privileges() == Some(true);
     let cwd = process.cwd();
