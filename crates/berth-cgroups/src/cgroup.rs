@@ -8,7 +8,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::layout::{Hierarchy, Layout, Mode};
+use crate::layout::{Hierarchy, KernelRelease, Layout, Mode};
 use crate::{fsutil, path, v1, v2};
 
 /// Retry rmdir on EBUSY every 10 ms, up to about one second, while processes exit.
@@ -39,6 +39,7 @@ pub(crate) enum ControllerDir<'a> {
 pub struct Cgroup {
     pub(crate) mode: Mode,
     pub(crate) targets: Vec<Target>,
+    pub(crate) kernel: Option<KernelRelease>,
 }
 
 impl Cgroup {
@@ -48,10 +49,17 @@ impl Cgroup {
     /// `cgroup.subtree_control`.
     pub fn create(layout: &Layout, cgroups_path: &str, id: &str) -> Result<Cgroup, Error> {
         let cgroup = Cgroup::open(layout, cgroups_path, id)?;
-        for target in &cgroup.targets {
-            cgroup.create_target(target)?;
-        }
+        cgroup.make_dirs()?;
         Ok(cgroup)
+    }
+
+    /// Creates the directories of an [`open`](Cgroup::open)ed cgroup, as [`create`](Cgroup::create)
+    /// does (for callers that resolve the paths first and create later).
+    pub fn make_dirs(&self) -> Result<(), Error> {
+        for target in &self.targets {
+            self.create_target(target)?;
+        }
+        Ok(())
     }
 
     /// Resolves an existing cgroup; nothing is created or checked on disk.
@@ -75,6 +83,7 @@ impl Cgroup {
         Ok(Cgroup {
             mode: layout.mode(),
             targets,
+            kernel: layout.kernel,
         })
     }
 
@@ -179,9 +188,38 @@ impl Cgroup {
             .map(|t| ControllerDir::V2(&t.dir))
     }
 
+    /// The cgroup2 mount point in hybrid or pure v2 mode.
+    pub(crate) fn unified_mount(&self) -> Option<&Path> {
+        self.targets
+            .iter()
+            .find(|t| t.v2)
+            .map(|t| t.mount.as_path())
+    }
+
     /// The unified directory in hybrid or pure v2 mode.
     pub(crate) fn any_unified_dir(&self) -> Option<&Path> {
         self.targets.iter().find(|t| t.v2).map(|t| t.dir.as_path())
+    }
+
+    /// Makes `controller` of the unified hierarchy usable in this cgroup's unified directory:
+    /// enables it in the `cgroup.subtree_control` of every ancestor that lacks it, top down.
+    /// Pure v2 enables every controller in `create`; hybrid hosts do it here, on demand.
+    pub(crate) fn enable_in_unified(&self, controller: &str) -> Result<(), Error> {
+        let Some(target) = self.targets.iter().find(|t| t.v2) else {
+            return Ok(());
+        };
+        if v2::lists_controller(&target.dir.join("cgroup.controllers"), controller)? {
+            return Ok(());
+        }
+        let mut dir = target.mount.clone();
+        for component in target.relative.components() {
+            let Component::Normal(name) = component else {
+                continue;
+            };
+            v2::enable_controller(&dir, controller)?;
+            dir.push(name);
+        }
+        Ok(())
     }
 
     fn pids_dir(&self) -> &Path {

@@ -66,23 +66,6 @@ pub(crate) fn parse_u64(path: &Path, text: &str) -> Result<u64, Error> {
     })
 }
 
-/// A number file that may be missing (0 then).
-pub(crate) fn read_u64_or_zero(path: &Path) -> Result<u64, Error> {
-    match read_optional(path)? {
-        Some(text) => parse_u64(path, &text),
-        None => Ok(0),
-    }
-}
-
-/// A "max"-or-number file (v2 limits): `None` means unlimited.
-pub(crate) fn read_limit(path: &Path) -> Result<Option<u64>, Error> {
-    match read_optional(path)? {
-        Some(text) if text.trim() == "max" => Ok(None),
-        Some(text) => parse_u64(path, &text).map(Some),
-        None => Ok(None),
-    }
-}
-
 /// `key value` lines (memory.stat, cpu.stat, cgroup.events) into a map; other lines are skipped.
 pub(crate) fn parse_flat_keyed(text: &str) -> std::collections::BTreeMap<String, u64> {
     text.lines()

@@ -60,6 +60,36 @@ pub struct Layout {
     pub(crate) v1: BTreeMap<String, Hierarchy>,
     pub(crate) unified: Option<Hierarchy>,
     pub(crate) unified_controllers: BTreeSet<String>,
+    /// The running kernel, where known: some v1 files changed meaning between releases.
+    pub(crate) kernel: Option<KernelRelease>,
+}
+
+/// A kernel release, `major.minor` (from `/proc/sys/kernel/osrelease`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KernelRelease {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl KernelRelease {
+    /// `"6.18.44-fc"` -> 6.18; `None` when it does not start with two numbers.
+    pub fn parse(text: &str) -> Option<KernelRelease> {
+        let mut parts = text.trim().split(['.', '-']);
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some(KernelRelease { major, minor })
+    }
+
+    /// True from `major.minor` on.
+    pub fn at_least(self, major: u32, minor: u32) -> bool {
+        self >= KernelRelease { major, minor }
+    }
+}
+
+impl std::fmt::Display for KernelRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
 }
 
 /// One cgroup line of mountinfo.
@@ -88,15 +118,19 @@ impl Layout {
         fsutil::write(&dir.join("cgroup.procs"), &std::process::id().to_string())
     }
 
-    /// The layout of the real host.
+    /// The layout of the real host, with the running kernel's release.
     pub fn detect() -> Result<Layout, Error> {
         let mountinfo = fsutil::read(Path::new("/proc/self/mountinfo"))?;
         let own = fsutil::read(Path::new("/proc/self/cgroup"))?;
-        Layout::from_files(&mountinfo, &own)
+        let release = fsutil::read_optional(Path::new("/proc/sys/kernel/osrelease"))?;
+        let mut layout = Layout::from_files(&mountinfo, &own)?;
+        layout.kernel = release.as_deref().and_then(KernelRelease::parse);
+        Ok(layout)
     }
 
     /// The layout described by mountinfo and /proc/self/cgroup text; mount points may lie in a
-    /// tempdir (a fake cgroupfs). Reads `cgroup.controllers` at the cgroup2 mount point.
+    /// tempdir (a fake cgroupfs). Reads `cgroup.controllers` at the cgroup2 mount point. The
+    /// kernel release is unknown (see [`Layout::with_kernel_release`]).
     pub fn from_files(mountinfo: &str, proc_self_cgroup: &str) -> Result<Layout, Error> {
         let own = parse_proc_self_cgroup(proc_self_cgroup)?;
         let mut v1 = BTreeMap::new();
@@ -134,7 +168,20 @@ impl Layout {
             v1,
             unified,
             unified_controllers,
+            kernel: None,
         })
+    }
+
+    /// The same layout on a kernel of this release (`"5.10.0"`); an unparsable text makes it
+    /// unknown.
+    pub fn with_kernel_release(mut self, release: &str) -> Layout {
+        self.kernel = KernelRelease::parse(release);
+        self
+    }
+
+    /// The running kernel's release, when known.
+    pub fn kernel_release(&self) -> Option<KernelRelease> {
+        self.kernel
     }
 
     /// V1, V2 or hybrid.
@@ -288,6 +335,15 @@ fn unescape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_release_parses_major_minor() {
+        let release = KernelRelease::parse("6.18.44-fc-v782\n").unwrap();
+        assert_eq!((release.major, release.minor), (6, 18));
+        assert!(release.at_least(5, 16) && !release.at_least(6, 19));
+        assert_eq!(KernelRelease::parse("5.4").unwrap().to_string(), "5.4");
+        assert_eq!(KernelRelease::parse("linux"), None);
+    }
 
     #[test]
     fn unescapes_octal() {

@@ -3,15 +3,19 @@
 //! remove.
 //!
 //! The code that writes limits exists once; v1 versus v2 is decided per controller from the
-//! [`Layout`]. A field of `linux.resources` that is not applied returns [`Error::Unsupported`].
+//! [`Layout`]. A field of `linux.resources` that this host cannot apply is an error that names
+//! the setting and the reason ([`Error::Unsupported`], [`Error::ControllerMissing`]).
 #![forbid(unsafe_code)]
 
+mod block_io;
 mod cgroup;
 mod control;
 mod device_filter;
 mod error;
 mod fsutil;
+mod hugetlb;
 mod layout;
+mod oom;
 mod path;
 mod resources;
 mod stats;
@@ -20,6 +24,10 @@ mod v2;
 
 pub use cgroup::Cgroup;
 pub use error::Error;
-pub use layout::{Backend, Layout, Mode};
-pub use stats::{CpuStats, MemoryStats, PidsStats, Stats};
-pub use v2::{shares_to_weight, swap_to_v2};
+pub use layout::{Backend, KernelRelease, Layout, Mode};
+pub use oom::{OomError, OomWatcher};
+pub use stats::{
+    Counter, CpuStats, CpusetFlags, CpusetStats, DeviceIo, HugetlbStats, IoCounts, MemoryStats,
+    PidsStats, Pressure, PressureStats, PsiData, Stats, StatsReader, V1_UNLIMITED,
+};
+pub use v2::{blkio_weight_to_io_weight, shares_to_weight, swap_to_v2};

@@ -1,26 +1,40 @@
-//! Usage statistics: cpu, memory, pids (formulas in the README). Missing controllers read as 0.
+//! Usage statistics, one struct for v1, v2 and hybrid hosts. Every field's source file and
+//! formula, per version, is in `docs/cgroup-stats.md`.
+//!
+//! [`StatsReader`] opens a cgroup's stats files once and re-reads them with `pread` into one
+//! buffer, so a repeated read costs no `open`/`close`; [`Cgroup::stats`] is a one-off read.
+//! A missing controller or file reads as 0 (or empty, or `None` for limits and pressure).
+
+mod cpu;
+mod cpuset;
+mod hugetlb;
+mod io;
+mod memory;
+mod pids;
+mod psi;
+mod source;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 
 use crate::cgroup::{Cgroup, ControllerDir};
 use crate::error::Error;
-use crate::fsutil;
-use crate::layout::Mode;
 
-/// v1 shows "unlimited" as the largest page-aligned i64.
-const V1_UNLIMITED: u64 = 0x7FFF_FFFF_FFFF_F000;
-/// USER_HZ on Linux: cpuacct.stat counts in 1/100 s.
-const NS_PER_USER_HZ_TICK: u64 = 10_000_000;
+pub use source::V1_UNLIMITED;
 
 /// A snapshot of the cgroup's usage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
     pub cpu: CpuStats,
+    pub cpuset: CpusetStats,
     pub memory: MemoryStats,
     pub pids: PidsStats,
+    /// Per block device, in the kernel's order.
+    pub io: Vec<DeviceIo>,
+    /// Per huge page size, keyed as the kernel names it ("2MB", "1GB").
+    pub hugetlb: BTreeMap<String, HugetlbStats>,
+    pub pressure: PressureStats,
 }
 
 /// CPU time in nanoseconds and CFS throttling.
@@ -29,11 +43,46 @@ pub struct CpuStats {
     pub usage_total_ns: u64,
     pub usage_user_ns: u64,
     pub usage_system_ns: u64,
-    /// v1 only (cpuacct.usage_percpu); empty on v2.
+    /// Per possible CPU; v1 only (cgroup2 has no per-CPU usage).
     pub per_cpu_ns: Vec<u64>,
+    /// Per possible CPU; v1 with `cpuacct.usage_all` only.
+    pub per_cpu_user_ns: Vec<u64>,
+    /// Per possible CPU; v1 with `cpuacct.usage_all` only.
+    pub per_cpu_system_ns: Vec<u64>,
     pub periods: u64,
     pub throttled_periods: u64,
     pub throttled_time_ns: u64,
+}
+
+/// The CPUs and memory nodes the cgroup's tasks may use (effective lists).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CpusetStats {
+    pub cpus: Vec<u16>,
+    pub mems: Vec<u16>,
+}
+
+/// The v1 cpuset files of the same names ([`Cgroup::cpuset_flags`]); settings rather than
+/// usage, so not part of [`Stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CpusetFlags {
+    pub cpu_exclusive: u64,
+    pub mem_hardwall: u64,
+    pub mem_exclusive: u64,
+    pub memory_migrate: u64,
+    pub memory_spread_page: u64,
+    pub memory_spread_slab: u64,
+    pub memory_pressure: u64,
+    pub sched_load_balance: u64,
+    pub sched_relax_domain_level: i64,
+}
+
+/// A v1-style page counter: usage, limit (`None`: unlimited), high-water mark, failures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counter {
+    pub usage: u64,
+    pub limit: Option<u64>,
+    pub max_usage: u64,
+    pub failcnt: u64,
 }
 
 /// Memory in bytes. `None` limits are unlimited.
@@ -43,10 +92,32 @@ pub struct MemoryStats {
     pub limit: Option<u64>,
     pub max_usage: u64,
     pub failcnt: u64,
-    pub cache: u64,
+    /// usage − inactive file pages (cAdvisor's and docker's working set).
+    pub working_set: u64,
+    /// Anonymous memory (v1 rss, v2 anon).
     pub rss: u64,
+    pub active_anon: u64,
+    pub inactive_anon: u64,
+    /// Page cache (v1 cache, v2 file); includes shmem.
+    pub cache: u64,
+    pub active_file: u64,
+    pub inactive_file: u64,
+    pub shmem: u64,
+    /// Kernel memory (v1 memory.kmem.*; v2 usage only); `None` where not accounted.
+    pub kernel: Option<Counter>,
+    /// Kernel TCP buffers (v1 memory.kmem.tcp.*; v2 usage of socket buffers only).
+    pub kernel_tcp: Option<Counter>,
+    /// Swap alone.
     pub swap_usage: u64,
+    /// Swap alone; v1 derives it from the memory+swap limit.
     pub swap_limit: Option<u64>,
+    /// Memory plus swap, as v1 counts it (v2: the sums runc reports); `None` on v1 without
+    /// swap accounting.
+    pub memsw: Option<Counter>,
+    /// OOM situations (v2 only: v1 does not show the count).
+    pub oom: u64,
+    /// Processes killed by the OOM killer.
+    pub oom_kill: u64,
     /// memory.stat as read.
     pub stat: BTreeMap<String, u64>,
 }
@@ -58,136 +129,126 @@ pub struct PidsStats {
     pub limit: Option<u64>,
 }
 
-impl Cgroup {
-    /// Reads cpu, memory and pids statistics.
-    pub fn stats(&self) -> Result<Stats, Error> {
+/// One block device's I/O since the cgroup was created.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeviceIo {
+    pub major: u64,
+    pub minor: u64,
+    pub bytes: IoCounts,
+    /// Operations (requests).
+    pub ios: IoCounts,
+}
+
+/// Counts by operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IoCounts {
+    pub read: u64,
+    pub write: u64,
+    pub discard: u64,
+    /// v1 only.
+    pub sync: Option<u64>,
+    /// v1 only.
+    #[serde(rename = "async")]
+    pub async_: Option<u64>,
+}
+
+/// Huge pages of one size, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HugetlbStats {
+    pub usage: u64,
+    /// v1 only (cgroup2 keeps no high-water mark).
+    pub max_usage: u64,
+    /// Allocations that failed because of the limit.
+    pub failcnt: u64,
+}
+
+/// Pressure stall information; `None` where the kernel has none (no cgroup2 directory,
+/// CONFIG_PSI off, `psi=0`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PressureStats {
+    pub cpu: Option<Pressure>,
+    pub memory: Option<Pressure>,
+    pub io: Option<Pressure>,
+}
+
+/// The `some` and `full` lines of a `*.pressure` file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Pressure {
+    pub some: PsiData,
+    pub full: PsiData,
+}
+
+/// Stall averages in percent over 10, 60 and 300 s, and the total stall time in µs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct PsiData {
+    pub avg10: f64,
+    pub avg60: f64,
+    pub avg300: f64,
+    pub total: u64,
+}
+
+/// A cgroup's stats files, open; [`StatsReader::read`] reads them all again.
+#[derive(Debug)]
+pub struct StatsReader {
+    cpu: cpu::CpuFiles,
+    cpuset: cpuset::CpusetFiles,
+    memory: memory::MemoryFiles,
+    pids: pids::PidsFiles,
+    io: io::IoFiles,
+    hugetlb: hugetlb::HugetlbFiles,
+    psi: psi::PsiFiles,
+    buf: source::Buf,
+}
+
+impl StatsReader {
+    /// Opens the files every mounted controller has for this cgroup. Files the kernel does not
+    /// offer are left out, and read as 0.
+    pub fn open(cgroup: &Cgroup) -> Result<StatsReader, Error> {
+        Ok(StatsReader {
+            cpu: cpu::CpuFiles::open(cgroup)?,
+            cpuset: cpuset::CpusetFiles::open(cgroup)?,
+            memory: memory::MemoryFiles::open(cgroup)?,
+            pids: pids::PidsFiles::open(cgroup)?,
+            io: io::IoFiles::open(cgroup)?,
+            hugetlb: hugetlb::HugetlbFiles::open(cgroup)?,
+            psi: psi::PsiFiles::open(cgroup)?,
+            buf: source::Buf::default(),
+        })
+    }
+
+    /// A fresh snapshot. A file of a removed cgroup fails to read (ENODEV).
+    pub fn read(&mut self) -> Result<Stats, Error> {
+        let buf = &mut self.buf;
         let mut stats = Stats::default();
-        match self.controller("cpuacct") {
-            Some(ControllerDir::V1(dir)) => cpu_usage_v1(dir, &mut stats.cpu)?,
-            _ => {
-                if let (Mode::V2, Some(dir)) = (self.mode, self.any_unified_dir()) {
-                    cpu_usage_v2(dir, &mut stats.cpu)?;
-                }
-            }
-        }
-        match self.controller("cpu") {
-            Some(ControllerDir::V1(dir)) => throttling(dir, &mut stats.cpu, "throttled_time", 1)?,
-            Some(ControllerDir::V2(dir)) => {
-                throttling(dir, &mut stats.cpu, "throttled_usec", 1000)?;
-            }
-            None => {}
-        }
-        match self.controller("memory") {
-            Some(ControllerDir::V1(dir)) => stats.memory = memory_v1(dir)?,
-            Some(ControllerDir::V2(dir)) => stats.memory = memory_v2(dir)?,
-            None => {}
-        }
-        if let Some(ControllerDir::V1(dir) | ControllerDir::V2(dir)) = self.controller("pids") {
-            stats.pids = PidsStats {
-                current: fsutil::read_u64_or_zero(&dir.join("pids.current"))?,
-                limit: fsutil::read_limit(&dir.join("pids.max"))?,
-            };
-        }
+        self.cpu.read(buf, &mut stats.cpu)?;
+        stats.cpuset = self.cpuset.read(buf)?;
+        stats.memory = self.memory.read(buf)?;
+        stats.pids = self.pids.read(buf)?;
+        stats.io = self.io.read(buf)?;
+        stats.hugetlb = self.hugetlb.read(buf)?;
+        stats.pressure = self.psi.read(buf)?;
         Ok(stats)
     }
 }
 
-fn cpu_usage_v1(dir: &Path, cpu: &mut CpuStats) -> Result<(), Error> {
-    cpu.usage_total_ns = fsutil::read_u64_or_zero(&dir.join("cpuacct.usage"))?;
-    let user = dir.join("cpuacct.usage_user");
-    if user.exists() {
-        cpu.usage_user_ns = fsutil::read_u64_or_zero(&user)?;
-        cpu.usage_system_ns = fsutil::read_u64_or_zero(&dir.join("cpuacct.usage_sys"))?;
-    } else if let Some(text) = fsutil::read_optional(&dir.join("cpuacct.stat"))? {
-        let ticks = fsutil::parse_flat_keyed(&text);
-        cpu.usage_user_ns = ticks.get("user").copied().unwrap_or(0) * NS_PER_USER_HZ_TICK;
-        cpu.usage_system_ns = ticks.get("system").copied().unwrap_or(0) * NS_PER_USER_HZ_TICK;
+impl Cgroup {
+    /// Reads every statistic once ([`StatsReader`] for repeated reads).
+    pub fn stats(&self) -> Result<Stats, Error> {
+        StatsReader::open(self)?.read()
     }
-    if let Some(text) = fsutil::read_optional(&dir.join("cpuacct.usage_percpu"))? {
-        cpu.per_cpu_ns = text
-            .split_whitespace()
-            .filter_map(|n| n.parse().ok())
-            .collect();
+
+    /// v1's cpuset flags (runc's `events` shows them); `None` where cpuset is not v1. Nine
+    /// files, read once each.
+    pub fn cpuset_flags(&self) -> Result<Option<CpusetFlags>, Error> {
+        cpuset::flags(self)
     }
-    Ok(())
-}
 
-fn cpu_usage_v2(dir: &Path, cpu: &mut CpuStats) -> Result<(), Error> {
-    let Some(text) = fsutil::read_optional(&dir.join("cpu.stat"))? else {
-        return Ok(());
-    };
-    let stat = fsutil::parse_flat_keyed(&text);
-    let usec = |key: &str| stat.get(key).copied().unwrap_or(0) * 1000;
-    cpu.usage_total_ns = usec("usage_usec");
-    cpu.usage_user_ns = usec("user_usec");
-    cpu.usage_system_ns = usec("system_usec");
-    Ok(())
-}
-
-fn throttling(dir: &Path, cpu: &mut CpuStats, time_key: &str, to_ns: u64) -> Result<(), Error> {
-    let Some(text) = fsutil::read_optional(&dir.join("cpu.stat"))? else {
-        return Ok(());
-    };
-    let stat = fsutil::parse_flat_keyed(&text);
-    cpu.periods = stat.get("nr_periods").copied().unwrap_or(0);
-    cpu.throttled_periods = stat.get("nr_throttled").copied().unwrap_or(0);
-    cpu.throttled_time_ns = stat.get(time_key).copied().unwrap_or(0) * to_ns;
-    Ok(())
-}
-
-fn v1_limit(value: u64) -> Option<u64> {
-    (value < V1_UNLIMITED).then_some(value)
-}
-
-fn memory_v1(dir: &Path) -> Result<MemoryStats, Error> {
-    let read = |file: &str| fsutil::read_u64_or_zero(&dir.join(file));
-    let stat = fsutil::read_optional(&dir.join("memory.stat"))?
-        .map(|text| fsutil::parse_flat_keyed(&text))
-        .unwrap_or_default();
-    let get = |key: &str, fallback: &str| {
-        stat.get(key)
-            .or_else(|| stat.get(fallback))
-            .copied()
-            .unwrap_or(0)
-    };
-    let usage = read("memory.usage_in_bytes")?;
-    let has_memsw = dir.join("memory.memsw.usage_in_bytes").exists();
-    let (swap_usage, swap_limit) = if has_memsw {
-        let memsw = read("memory.memsw.usage_in_bytes")?;
-        let limit = read("memory.memsw.limit_in_bytes")?;
-        (memsw.saturating_sub(usage), v1_limit(limit))
-    } else {
-        (0, None)
-    };
-    Ok(MemoryStats {
-        usage,
-        limit: v1_limit(read("memory.limit_in_bytes")?),
-        max_usage: read("memory.max_usage_in_bytes")?,
-        failcnt: read("memory.failcnt")?,
-        cache: get("total_cache", "cache"),
-        rss: get("total_rss", "rss"),
-        swap_usage,
-        swap_limit,
-        stat,
-    })
-}
-
-fn memory_v2(dir: &Path) -> Result<MemoryStats, Error> {
-    let stat = fsutil::read_optional(&dir.join("memory.stat"))?
-        .map(|text| fsutil::parse_flat_keyed(&text))
-        .unwrap_or_default();
-    let events = fsutil::read_optional(&dir.join("memory.events"))?
-        .map(|text| fsutil::parse_flat_keyed(&text))
-        .unwrap_or_default();
-    Ok(MemoryStats {
-        usage: fsutil::read_u64_or_zero(&dir.join("memory.current"))?,
-        limit: fsutil::read_limit(&dir.join("memory.max"))?,
-        max_usage: fsutil::read_u64_or_zero(&dir.join("memory.peak"))?,
-        failcnt: events.get("max").copied().unwrap_or(0),
-        cache: stat.get("file").copied().unwrap_or(0),
-        rss: stat.get("anon").copied().unwrap_or(0),
-        swap_usage: fsutil::read_u64_or_zero(&dir.join("memory.swap.current"))?,
-        swap_limit: fsutil::read_limit(&dir.join("memory.swap.max"))?,
-        stat,
-    })
+    /// Whether `controller` is served by the cgroup2 hierarchy (`None`: not mounted). Tells
+    /// v1 from v2 semantics per controller on hybrid hosts.
+    pub fn is_unified(&self, controller: &str) -> Option<bool> {
+        match self.controller(controller)? {
+            ControllerDir::V1(_) => Some(false),
+            ControllerDir::V2(_) => Some(true),
+        }
+    }
 }

@@ -62,6 +62,7 @@ impl Fake {
             let dir = tmp.path().join("unified");
             fs::create_dir_all(&dir).unwrap();
             fs::write(dir.join("cgroup.controllers"), "hugetlb\n").unwrap();
+            fs::write(dir.join("cgroup.subtree_control"), "").unwrap();
             mountinfo.push_str(&format!(
                 "50 31 0:50 / {} rw,relatime - cgroup2 cgroup2 rw\n",
                 dir.display()
@@ -131,6 +132,8 @@ fn write_defaults(dir: &Path, controller: &str) {
             ("memory.swappiness", "60"),
             ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n"),
             ("memory.use_hierarchy", "1"),
+            ("memory.kmem.limit_in_bytes", V1_UNLIMITED),
+            ("memory.kmem.tcp.limit_in_bytes", V1_UNLIMITED),
         ],
         "cpu" => &[
             ("cpu.shares", "1024"),
@@ -143,6 +146,22 @@ fn write_defaults(dir: &Path, controller: &str) {
         "pids" => &[("pids.max", "max")],
         "freezer" => &[("freezer.state", "THAWED")],
         "devices" => &[("devices.allow", ""), ("devices.deny", "")],
+        // Throttling only; tests add CFQ or BFQ weight files (this machine's cgroups below
+        // the root have BFQ's).
+        "blkio" => &[
+            ("blkio.throttle.read_bps_device", ""),
+            ("blkio.throttle.write_bps_device", ""),
+            ("blkio.throttle.read_iops_device", ""),
+            ("blkio.throttle.write_iops_device", ""),
+        ],
+        "hugetlb" => &[
+            ("hugetlb.2MB.limit_in_bytes", V1_UNLIMITED),
+            ("hugetlb.2MB.rsvd.limit_in_bytes", V1_UNLIMITED),
+            ("hugetlb.1GB.limit_in_bytes", V1_UNLIMITED),
+        ],
+        "net_cls" => &[("net_cls.classid", "0")],
+        "net_prio" => &[("net_prio.ifpriomap", "lo 0\n")],
+        "rdma" => &[("rdma.max", "")],
         _ => &[],
     };
     fs::write(dir.join("cgroup.procs"), "").unwrap();
@@ -157,6 +176,7 @@ fn write_v2_defaults(dir: &Path) {
         ("cgroup.controllers", "cpuset cpu io memory pids"),
         ("cgroup.subtree_control", ""),
         ("memory.max", "max"),
+        ("memory.current", "0"),
         ("memory.swap.max", "max"),
         ("memory.low", "0"),
         ("memory.high", "max"),
@@ -165,6 +185,7 @@ fn write_v2_defaults(dir: &Path) {
         ("cpuset.cpus", ""),
         ("cpuset.mems", ""),
         ("pids.max", "max"),
+        ("io.max", ""),
         ("cgroup.freeze", "0"),
         ("cgroup.events", "populated 0\nfrozen 0\n"),
     ] {
@@ -438,9 +459,10 @@ fn unsupported_settings_are_refused_before_any_write() {
     fake.kernel_mkdir("/c1");
     let cgroup = Cgroup::create(&fake.layout(), "/c1", "c1").unwrap();
     let cases = [
+        // The fake has no io.weight or io.bfq.weight.
         (
             r#"{"memory": {"limit": 1000}, "blockIO": {"weight": 100}}"#,
-            "linux.resources.blockIO",
+            "linux.resources.blockIO.weight",
         ),
         (
             r#"{"memory": {"limit": 1000, "swappiness": 5}}"#,
@@ -459,10 +481,17 @@ fn unsupported_settings_are_refused_before_any_write() {
             "linux.resources.cpu.realtimeRuntime",
         ),
         (
-            r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#,
-            "linux.resources.hugepageLimits",
+            r#"{"memory": {"limit": 1000, "kernelTCP": 5}}"#,
+            "linux.resources.memory.kernelTCP",
         ),
-        (r#"{"network": {"classID": 1}}"#, "linux.resources.network"),
+        (
+            r#"{"memory": {"limit": 1000}, "blockIO": {"leafWeight": 100}}"#,
+            "linux.resources.blockIO.leafWeight",
+        ),
+        (
+            r#"{"memory": {"limit": 1000}, "network": {"classID": 1}}"#,
+            "linux.resources.network.classID",
+        ),
         // v2 device rules become an eBPF program; a malformed rule is refused before it.
         (
             r#"{"devices": [{"allow": true, "type": "c", "access": "rx"}]}"#,
@@ -652,4 +681,634 @@ fn v1_freeze_uses_freezer_state() {
     assert!(cg.is_frozen().unwrap());
     cg.thaw().unwrap();
     assert!(!cg.is_frozen().unwrap());
+}
+
+// ---------------------------------------------------------------- blockIO, hugetlb, network,
+// rdma, kernel memory, checkBeforeUpdate
+
+/// A v1 fake with these controllers, the cgroup /c1 created in it.
+fn v1_cgroup(with_unified: bool, controllers: &[&str]) -> (Fake, Cgroup) {
+    let fake = Fake::v1(with_unified, controllers);
+    fake.kernel_mkdir("/c1");
+    let cgroup = Cgroup::create(&fake.layout(), "/c1", "c1").unwrap();
+    (fake, cgroup)
+}
+
+/// The pure v2 fake with `controllers` at the root, the cgroup /c1 created in it.
+fn v2_cgroup(controllers: &str) -> (Fake, Cgroup) {
+    let fake = Fake::v2();
+    fs::write(fake.root().join("cgroup.controllers"), controllers).unwrap();
+    fake.kernel_mkdir("/c1");
+    let cgroup = Cgroup::create(&fake.layout(), "/c1", "c1").unwrap();
+    (fake, cgroup)
+}
+
+fn apply_err(cgroup: &Cgroup, json: &str) -> Error {
+    match cgroup.apply(&resources(json)) {
+        Err(err) => err,
+        Ok(()) => panic!("{json}: applied, expected an error"),
+    }
+}
+
+/// (variant, setting) of an error about a setting.
+fn kind_and_setting(err: &Error) -> (&'static str, String) {
+    match err {
+        Error::Unsupported { setting, .. } => ("unsupported", setting.clone()),
+        Error::InvalidValue { setting, .. } => ("invalid", setting.clone()),
+        Error::ControllerMissing { setting, .. } => ("missing", setting.clone()),
+        other => panic!("not a setting error: {other}"),
+    }
+}
+
+const BLKIO_ALL: &str = r#"{"blockIO": {
+    "weight": 500, "leafWeight": 300,
+    "weightDevice": [{"major": 8, "minor": 0, "weight": 600, "leafWeight": 700}],
+    "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+    "throttleWriteBpsDevice": [{"major": 8, "minor": 16, "rate": 2097152}],
+    "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}],
+    "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]
+}}"#;
+
+#[test]
+fn v1_block_io_with_cfq_files() {
+    let (fake, cgroup) = v1_cgroup(false, V1);
+    let b = fake.root().join("blkio/c1");
+    for file in [
+        "blkio.weight",
+        "blkio.weight_device",
+        "blkio.leaf_weight",
+        "blkio.leaf_weight_device",
+    ] {
+        fs::write(b.join(file), "").unwrap();
+    }
+    cgroup.apply(&resources(BLKIO_ALL)).unwrap();
+    assert_eq!(read(b.join("blkio.weight")), "500");
+    assert_eq!(read(b.join("blkio.leaf_weight")), "300");
+    assert_eq!(read(b.join("blkio.weight_device")), "8:0 600");
+    assert_eq!(read(b.join("blkio.leaf_weight_device")), "8:0 700");
+    assert_eq!(
+        read(b.join("blkio.throttle.read_bps_device")),
+        "8:0 1048576"
+    );
+    assert_eq!(
+        read(b.join("blkio.throttle.write_bps_device")),
+        "8:16 2097152"
+    );
+    assert_eq!(read(b.join("blkio.throttle.read_iops_device")), "8:0 100");
+    // v1: a rate of 0 removes the device's limit.
+    assert_eq!(read(b.join("blkio.throttle.write_iops_device")), "8:0 0");
+}
+
+#[test]
+fn v1_block_io_falls_back_to_bfq_names() {
+    let (fake, cgroup) = v1_cgroup(false, V1);
+    let b = fake.root().join("blkio/c1");
+    fs::write(b.join("blkio.bfq.weight"), "100").unwrap();
+    fs::write(b.join("blkio.bfq.weight_device"), "").unwrap();
+    cgroup
+        .apply(&resources(
+            r#"{"blockIO": {"weight": 200, "weightDevice": [{"major": 242, "minor": 77, "weight": 300}]}}"#,
+        ))
+        .unwrap();
+    assert_eq!(read(b.join("blkio.bfq.weight")), "200");
+    // 242:77 (a local/experimental number) has no sysfs entry: its scheduler is left to the kernel.
+    assert_eq!(read(b.join("blkio.bfq.weight_device")), "242:77 300");
+    let err = apply_err(
+        &cgroup,
+        r#"{"blockIO": {"weight": 200, "leafWeight": 300}}"#,
+    );
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.blockIO.leafWeight: unsupported: not available on this host \
+         (no blkio.leaf_weight: only CFQ has leaf weights)"
+    );
+    assert_eq!(read(b.join("blkio.bfq.weight")), "200", "nothing written");
+}
+
+#[test]
+fn v1_block_io_without_weight_files() {
+    let (fake, cgroup) = v1_cgroup(true, V1);
+    let b = fake.root().join("blkio/c1");
+    cgroup
+        .apply(&resources(
+            r#"{"blockIO": {"throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 4096}]}}"#,
+        ))
+        .unwrap();
+    assert_eq!(read(b.join("blkio.throttle.read_bps_device")), "254:0 4096");
+    let err = apply_err(&cgroup, r#"{"blockIO": {"weight": 500}}"#);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.blockIO.weight: unsupported: not available on this host \
+         (no blkio.weight or blkio.bfq.weight: neither CFQ nor BFQ group weights)"
+    );
+    let err = apply_err(
+        &cgroup,
+        r#"{"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 500}]}}"#,
+    );
+    assert_eq!(
+        kind_and_setting(&err),
+        ("unsupported", "linux.resources.blockIO.weightDevice".into())
+    );
+    // Weight 0 is unset (runc), so this asks for nothing.
+    cgroup
+        .apply(&resources(r#"{"blockIO": {"weight": 0}}"#))
+        .unwrap();
+    fs::remove_file(b.join("blkio.throttle.write_iops_device")).unwrap();
+    let err = apply_err(
+        &cgroup,
+        r#"{"blockIO": {"throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 5}]}}"#,
+    );
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.blockIO.throttleWriteIOPSDevice: unsupported: not available on this \
+         host (no blkio.throttle.write_iops_device: the kernel has no block I/O throttling)"
+    );
+}
+
+#[test]
+fn block_io_values_are_checked() {
+    let (_fake, cgroup) = v1_cgroup(false, V1);
+    for (json, setting) in [
+        (
+            r#"{"blockIO": {"weight": 5}}"#,
+            "linux.resources.blockIO.weight",
+        ),
+        (
+            r#"{"blockIO": {"leafWeight": 1001}}"#,
+            "linux.resources.blockIO.leafWeight",
+        ),
+        (
+            r#"{"blockIO": {"weightDevice": [{"major": -1, "minor": 0, "weight": 500}]}}"#,
+            "linux.resources.blockIO.weightDevice",
+        ),
+        (
+            r#"{"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": -2, "rate": 1}]}}"#,
+            "linux.resources.blockIO.throttleReadBpsDevice",
+        ),
+    ] {
+        let err = apply_err(&cgroup, json);
+        assert_eq!(
+            kind_and_setting(&err),
+            ("invalid", setting.into()),
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn v2_block_io_converts_weights_and_joins_io_max() {
+    let (fake, cgroup) = v2_cgroup("cpuset cpu io memory pids");
+    let d = fake.root().join("c1");
+    fs::write(d.join("io.weight"), "default 100\n").unwrap();
+    let json = r#"{"blockIO": {
+        "weight": 500,
+        "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+        "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 0}],
+        "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}],
+        "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 200}]
+    }}"#;
+    cgroup.apply(&resources(json)).unwrap();
+    assert_eq!(read(d.join("io.weight")), "4950", "1 + (500-10)*9999/990");
+    assert_eq!(
+        read(d.join("io.max")),
+        "8:0 rbps=1048576 wbps=max riops=100 wiops=200",
+        "one line per device; v1's rate 0 (no limit) is max"
+    );
+    // Per-device io.weight needs io cost enabled for the device.
+    fs::write(
+        fake.root().join("io.cost.qos"),
+        "242:78 enable=1 ctrl=auto rpct=0.00 rlat=250000 wpct=0.00 wlat=250000 min=1.00 max=10000.00\n",
+    )
+    .unwrap();
+    cgroup
+        .apply(&resources(
+            r#"{"blockIO": {"weightDevice": [{"major": 242, "minor": 78, "weight": 1000}]}}"#,
+        ))
+        .unwrap();
+    assert_eq!(read(d.join("io.weight")), "242:78 10000");
+    let err = apply_err(
+        &cgroup,
+        r#"{"blockIO": {"weightDevice": [{"major": 242, "minor": 79, "weight": 1000}]}}"#,
+    );
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.blockIO.weightDevice: unsupported: device 242:79 has neither BFQ \
+         (its I/O scheduler: unknown) nor io cost (enable=1 in io.cost.qos) for per-device weights"
+    );
+    assert_eq!(berth_cgroups::blkio_weight_to_io_weight(10), 1);
+}
+
+#[test]
+fn v2_block_io_prefers_bfq_unconverted() {
+    let (fake, cgroup) = v2_cgroup("cpuset cpu io memory pids");
+    let d = fake.root().join("c1");
+    fs::write(d.join("io.weight"), "default 100\n").unwrap();
+    fs::write(d.join("io.bfq.weight"), "default 100\n").unwrap();
+    cgroup
+        .apply(&resources(r#"{"blockIO": {"weight": 500}}"#))
+        .unwrap();
+    assert_eq!(read(d.join("io.bfq.weight")), "500");
+    assert_eq!(read(d.join("io.weight")), "default 100", "untouched");
+    fs::write(d.join("io.bfq.weight"), "default 500\n").unwrap();
+    cgroup
+        .apply(&resources(
+            r#"{"blockIO": {"weightDevice": [{"major": 242, "minor": 77, "weight": 300}]}}"#,
+        ))
+        .unwrap();
+    assert_eq!(read(d.join("io.bfq.weight")), "242:77 300");
+    // BFQ before 5.4 shows one number and has no per-device weights: io cost takes them.
+    fs::write(d.join("io.bfq.weight"), "100\n").unwrap();
+    fs::write(fake.root().join("io.cost.qos"), "242:77 enable=1\n").unwrap();
+    cgroup
+        .apply(&resources(
+            r#"{"blockIO": {"weightDevice": [{"major": 242, "minor": 77, "weight": 300}]}}"#,
+        ))
+        .unwrap();
+    assert_eq!(
+        read(d.join("io.weight")),
+        "242:77 2930",
+        "1 + (300-10)*9999/990"
+    );
+}
+
+#[test]
+fn v2_block_io_refusals() {
+    let (fake, cgroup) = v2_cgroup("cpuset cpu io memory pids");
+    let err = apply_err(&cgroup, r#"{"blockIO": {"weight": 500}}"#);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.blockIO.weight: unsupported: not available on this host \
+         (no io.bfq.weight or io.weight: neither BFQ nor io cost)"
+    );
+    let err = apply_err(
+        &cgroup,
+        r#"{"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 500, "leafWeight": 20}]}}"#,
+    );
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.blockIO.weightDevice.leafWeight: unsupported: cgroup v2 has no leaf weights"
+    );
+    fs::remove_file(fake.root().join("c1/io.max")).unwrap();
+    let err = apply_err(
+        &cgroup,
+        r#"{"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}}"#,
+    );
+    assert_eq!(
+        kind_and_setting(&err),
+        (
+            "unsupported",
+            "linux.resources.blockIO.throttleReadBpsDevice".into()
+        )
+    );
+    let (_fake, cgroup) = v2_cgroup("cpuset cpu memory pids");
+    let err = apply_err(&cgroup, r#"{"blockIO": {"weight": 500}}"#);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.blockIO: controller blkio not available"
+    );
+}
+
+const HUGEPAGES: &str = r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}, {"pageSize": "1GB", "limit": -1}]}"#;
+
+#[test]
+fn v1_hugetlb_limits_and_reservations() {
+    let (fake, cgroup) = v1_cgroup(false, &["memory", "hugetlb"]);
+    let h = fake.root().join("hugetlb/c1");
+    cgroup.apply(&resources(HUGEPAGES)).unwrap();
+    assert_eq!(read(h.join("hugetlb.2MB.limit_in_bytes")), "4194304");
+    assert_eq!(read(h.join("hugetlb.2MB.rsvd.limit_in_bytes")), "4194304");
+    assert_eq!(read(h.join("hugetlb.1GB.limit_in_bytes")), "-1");
+    let err = apply_err(
+        &cgroup,
+        r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}, {"pageSize": "3MB", "limit": 1}]}"#,
+    );
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.hugepageLimits.pageSize: invalid value 3MB: \
+         this kernel's huge page sizes are 2MB, 1GB"
+    );
+    assert_eq!(read(h.join("hugetlb.2MB.limit_in_bytes")), "4194304");
+    let err = apply_err(
+        &cgroup,
+        r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": -5}]}"#,
+    );
+    assert_eq!(
+        kind_and_setting(&err),
+        ("invalid", "linux.resources.hugepageLimits.limit".into())
+    );
+}
+
+#[test]
+fn v2_hugetlb_uses_max_files() {
+    let (fake, cgroup) = v2_cgroup("cpuset cpu io memory hugetlb pids");
+    let d = fake.root().join("c1");
+    for file in ["hugetlb.2MB.max", "hugetlb.1GB.max", "hugetlb.1GB.rsvd.max"] {
+        fs::write(d.join(file), "max").unwrap();
+    }
+    cgroup.apply(&resources(HUGEPAGES)).unwrap();
+    assert_eq!(read(d.join("hugetlb.2MB.max")), "4194304");
+    assert_eq!(read(d.join("hugetlb.1GB.max")), "max");
+    assert_eq!(read(d.join("hugetlb.1GB.rsvd.max")), "max");
+    assert!(!d.join("hugetlb.2MB.rsvd.max").exists(), "no file created");
+}
+
+#[test]
+fn hybrid_hugetlb_enables_the_unified_controller_and_uses_v2_names() {
+    let fake = Fake::v1(true, V1);
+    fake.kernel_mkdir("/berth/c1");
+    let cgroup = Cgroup::create(&fake.layout(), "/berth/c1", "c1").unwrap();
+    let u = fake.root().join("unified");
+    // What the kernel shows once hugetlb is enabled above it.
+    fs::write(u.join("berth/cgroup.subtree_control"), "").unwrap();
+    for file in ["hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "hugetlb.1GB.max"] {
+        fs::write(u.join("berth/c1").join(file), "max").unwrap();
+    }
+    cgroup.apply(&resources(HUGEPAGES)).unwrap();
+    assert_eq!(read(u.join("cgroup.subtree_control")), "+hugetlb");
+    assert_eq!(read(u.join("berth/cgroup.subtree_control")), "+hugetlb");
+    assert_eq!(read(u.join("berth/c1/hugetlb.2MB.max")), "4194304");
+    assert_eq!(read(u.join("berth/c1/hugetlb.2MB.rsvd.max")), "4194304");
+    assert_eq!(read(u.join("berth/c1/hugetlb.1GB.max")), "max");
+
+    // Already enabled (the cgroup lists it): nothing is written to the ancestors.
+    fs::write(u.join("cgroup.subtree_control"), "hugetlb").unwrap();
+    fs::write(u.join("berth/c1/cgroup.controllers"), "hugetlb").unwrap();
+    fs::write(u.join("berth/cgroup.subtree_control"), "hugetlb").unwrap();
+    cgroup.apply(&resources(HUGEPAGES)).unwrap();
+    assert_eq!(read(u.join("cgroup.subtree_control")), "hugetlb");
+
+    // Enabled, but the kernel shows no hugetlb files: no page sizes.
+    for file in ["hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "hugetlb.1GB.max"] {
+        fs::remove_file(u.join("berth/c1").join(file)).unwrap();
+    }
+    let err = apply_err(&cgroup, HUGEPAGES);
+    assert_eq!(
+        kind_and_setting(&err),
+        ("unsupported", "linux.resources.hugepageLimits".into())
+    );
+}
+
+#[test]
+fn hugetlb_without_the_controller() {
+    let (_fake, cgroup) = v1_cgroup(false, V1);
+    let err = apply_err(&cgroup, HUGEPAGES);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.hugepageLimits: controller hugetlb not available"
+    );
+}
+
+#[test]
+fn v1_network_classid_and_priorities() {
+    let (fake, cgroup) = v1_cgroup(false, &["memory", "net_cls", "net_prio"]);
+    cgroup
+        .apply(&resources(
+            r#"{"network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 2}, {"name": "eth0", "priority": 5}]}}"#,
+        ))
+        .unwrap();
+    assert_eq!(
+        read(fake.root().join("net_cls/c1/net_cls.classid")),
+        "1048577"
+    );
+    assert_eq!(
+        read(fake.root().join("net_prio/c1/net_prio.ifpriomap")),
+        "eth0 5",
+        "one write per interface, the last one shows"
+    );
+    let err = apply_err(
+        &cgroup,
+        r#"{"network": {"priorities": [{"name": "a b", "priority": 2}]}}"#,
+    );
+    assert_eq!(
+        kind_and_setting(&err),
+        ("invalid", "linux.resources.network.priorities.name".into())
+    );
+}
+
+#[test]
+fn network_without_net_cls_names_the_reason() {
+    let (_fake, cgroup) = v1_cgroup(true, V1);
+    let err = apply_err(&cgroup, r#"{"network": {"classID": 1}}"#);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.network.classID: unsupported: no net_cls hierarchy is mounted on this \
+         host (and cgroup v2 has no net_cls)"
+    );
+    let err = apply_err(
+        &cgroup,
+        r#"{"network": {"priorities": [{"name": "lo", "priority": 1}]}}"#,
+    );
+    assert_eq!(
+        kind_and_setting(&err),
+        ("unsupported", "linux.resources.network.priorities".into())
+    );
+    // classID 0 is unset (runc): nothing asked for.
+    cgroup
+        .apply(&resources(r#"{"network": {"classID": 0}}"#))
+        .unwrap();
+
+    let (_fake, cgroup) = v2_cgroup("cpuset cpu io memory pids");
+    let err = apply_err(&cgroup, r#"{"network": {"classID": 1}}"#);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.network.classID: unsupported: cgroup v2 has no net_cls controller"
+    );
+}
+
+const RDMA: &str =
+    r#"{"rdma": {"mlx5_1": {"hcaObjects": 50}, "mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}}"#;
+
+#[test]
+fn rdma_on_v1_and_v2() {
+    let (fake, cgroup) = v1_cgroup(false, &["memory", "rdma"]);
+    cgroup
+        .apply(&resources(
+            r#"{"rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 100}}}"#,
+        ))
+        .unwrap();
+    assert_eq!(
+        read(fake.root().join("rdma/c1/rdma.max")),
+        "mlx5_0 hca_handle=3 hca_object=100"
+    );
+    let (fake, cgroup) = v2_cgroup("cpuset cpu io memory pids rdma");
+    fs::write(fake.root().join("c1/rdma.max"), "").unwrap();
+    cgroup.apply(&resources(RDMA)).unwrap();
+    assert_eq!(
+        read(fake.root().join("c1/rdma.max")),
+        "mlx5_1 hca_object=50",
+        "devices in name order, the last one shows"
+    );
+}
+
+#[test]
+fn rdma_without_the_controller() {
+    let (_fake, cgroup) = v1_cgroup(true, V1);
+    let err = apply_err(&cgroup, RDMA);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.rdma: controller rdma not available"
+    );
+}
+
+/// A v1 fake on a kernel of `release` (None: unknown), with /c1.
+fn v1_on_kernel(release: Option<&str>) -> (Fake, Cgroup) {
+    let fake = Fake::v1(false, V1);
+    fake.kernel_mkdir("/c1");
+    let mut layout = fake.layout();
+    if let Some(release) = release {
+        layout = layout.with_kernel_release(release);
+    }
+    let cgroup = Cgroup::create(&layout, "/c1", "c1").unwrap();
+    (fake, cgroup)
+}
+
+#[test]
+fn v1_kernel_memory_only_where_the_kernel_applies_it() {
+    let (fake, cgroup) = v1_on_kernel(Some("5.10.0-28-amd64"));
+    let m = fake.root().join("memory/c1");
+    cgroup
+        .apply(&resources(
+            r#"{"memory": {"kernel": 67108864, "kernelTCP": 16777216}}"#,
+        ))
+        .unwrap();
+    assert_eq!(read(m.join("memory.kmem.limit_in_bytes")), "67108864");
+    assert_eq!(read(m.join("memory.kmem.tcp.limit_in_bytes")), "16777216");
+
+    let (fake, cgroup) = v1_on_kernel(Some("6.18.44"));
+    let m = fake.root().join("memory/c1");
+    let err = apply_err(
+        &cgroup,
+        r#"{"memory": {"limit": 1048576, "kernel": 67108864}}"#,
+    );
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.memory.kernel: unsupported: Linux 5.16 and later do not apply \
+         memory.kmem.limit_in_bytes (writes fail with EOPNOTSUPP or are ignored); this is Linux 6.18"
+    );
+    assert_eq!(
+        read(m.join("memory.limit_in_bytes")),
+        V1_UNLIMITED,
+        "nothing written"
+    );
+    // -1, no kernel memory limit, is what such a kernel does: accepted, nothing to write.
+    cgroup
+        .apply(&resources(
+            r#"{"memory": {"kernel": -1, "kernelTCP": 4096}}"#,
+        ))
+        .unwrap();
+    assert_eq!(read(m.join("memory.kmem.limit_in_bytes")), V1_UNLIMITED);
+    assert_eq!(read(m.join("memory.kmem.tcp.limit_in_bytes")), "4096");
+
+    let (_fake, cgroup) = v1_on_kernel(None);
+    let err = apply_err(&cgroup, r#"{"memory": {"kernel": 67108864}}"#);
+    assert_eq!(
+        kind_and_setting(&err),
+        ("unsupported", "linux.resources.memory.kernel".into())
+    );
+}
+
+#[test]
+fn v1_kernel_memory_files_missing() {
+    let (fake, cgroup) = v1_on_kernel(Some("5.4.0"));
+    let m = fake.root().join("memory/c1");
+    fs::remove_file(m.join("memory.kmem.limit_in_bytes")).unwrap();
+    fs::remove_file(m.join("memory.kmem.tcp.limit_in_bytes")).unwrap();
+    let err = apply_err(&cgroup, r#"{"memory": {"kernel": 4096}}"#);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.memory.kernel: unsupported: not available on this host \
+         (no memory.kmem.limit_in_bytes: kernel memory accounting is off)"
+    );
+    let err = apply_err(&cgroup, r#"{"memory": {"kernelTCP": 4096}}"#);
+    assert_eq!(
+        kind_and_setting(&err),
+        ("unsupported", "linux.resources.memory.kernelTCP".into())
+    );
+    let err = apply_err(&cgroup, r#"{"memory": {"kernelTCP": -7}}"#);
+    assert_eq!(
+        kind_and_setting(&err),
+        ("invalid", "linux.resources.memory.kernelTCP".into())
+    );
+}
+
+#[test]
+fn v2_kernel_memory_has_no_separate_limit() {
+    let (_fake, cgroup) = v2_cgroup("cpuset cpu io memory pids");
+    let err = apply_err(&cgroup, r#"{"memory": {"kernel": 4096}}"#);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.memory.kernel: unsupported: cgroup v2 has no separate kernel memory \
+         limits (they count towards memory.max)"
+    );
+    cgroup
+        .apply(&resources(r#"{"memory": {"kernel": -1, "kernelTCP": -1}}"#))
+        .unwrap();
+}
+
+#[test]
+fn v1_use_hierarchy_false_on_new_kernels() {
+    let (fake, cgroup) = v1_on_kernel(Some("6.18.44"));
+    let err = apply_err(&cgroup, r#"{"memory": {"useHierarchy": false}}"#);
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.memory.useHierarchy: unsupported: Linux 5.11 and later are always \
+         hierarchical; this is Linux 6.18"
+    );
+    cgroup
+        .apply(&resources(r#"{"memory": {"useHierarchy": true}}"#))
+        .unwrap();
+    assert_eq!(
+        read(fake.root().join("memory/c1/memory.use_hierarchy")),
+        "1"
+    );
+    let (fake, cgroup) = v1_on_kernel(Some("4.19.0"));
+    cgroup
+        .apply(&resources(r#"{"memory": {"useHierarchy": false}}"#))
+        .unwrap();
+    assert_eq!(
+        read(fake.root().join("memory/c1/memory.use_hierarchy")),
+        "0"
+    );
+}
+
+#[test]
+fn check_before_update_refuses_a_v2_limit_below_usage() {
+    let (fake, cgroup) = v2_cgroup("cpuset cpu io memory pids");
+    let d = fake.root().join("c1");
+    fs::write(d.join("memory.current"), "1000000\n").unwrap();
+    let err = apply_err(
+        &cgroup,
+        r#"{"memory": {"limit": 1000000, "checkBeforeUpdate": true}, "pids": {"limit": 5}}"#,
+    );
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.memory.limit: invalid value 1000000: \
+         checkBeforeUpdate: the cgroup already uses 1000000 bytes"
+    );
+    assert_eq!(read(d.join("pids.max")), "max", "nothing written");
+    cgroup
+        .apply(&resources(
+            r#"{"memory": {"limit": 2000000, "checkBeforeUpdate": true}}"#,
+        ))
+        .unwrap();
+    assert_eq!(read(d.join("memory.max")), "2000000");
+    // Without the flag the kernel reclaims (and OOM-kills) to reach the limit.
+    cgroup
+        .apply(&resources(r#"{"memory": {"limit": 500000}}"#))
+        .unwrap();
+    assert_eq!(read(d.join("memory.max")), "500000");
+}
+
+#[test]
+fn check_before_update_on_v1_is_the_kernel_s() {
+    let (fake, cgroup) = v1_cgroup(false, V1);
+    cgroup
+        .apply(&resources(
+            r#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#,
+        ))
+        .unwrap();
+    assert_eq!(
+        read(fake.root().join("memory/c1/memory.limit_in_bytes")),
+        "4096"
+    );
 }

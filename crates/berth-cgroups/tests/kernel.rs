@@ -4,11 +4,11 @@
 // Test helpers outside #[test] functions may panic too.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Child, Command};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use berth_cgroups::{Cgroup, Layout, Mode};
+use berth_cgroups::{Backend, Cgroup, Error, Layout, Mode};
 use oci_spec::runtime::LinuxResources;
 
 const SIGKILL: i32 = 9;
@@ -175,4 +175,406 @@ fn nested_relative_path_and_destroy_deepest_first() {
         );
     }
     drop(guard);
+}
+
+// ---------------------------------------------------------------- blockIO, hugetlb, network,
+// rdma, kernel memory, checkBeforeUpdate
+
+/// A fresh cgroup on the real host with a guard that removes it; `None` (with the reason
+/// printed) when the test cannot run here.
+fn real_cgroup() -> Option<(Layout, Guard)> {
+    if let Some(reason) = skip_reason() {
+        eprintln!("skipped: {reason}");
+        return None;
+    }
+    let layout = Layout::detect().unwrap();
+    let name = format!(
+        "/berth-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let guard = Guard {
+        cgroup: Cgroup::create(&layout, &name, "test").unwrap(),
+        child: None,
+    };
+    Some((layout, guard))
+}
+
+/// The cgroup's directory for `controller` (v1 name), wherever the layout puts it.
+fn dir_for(layout: &Layout, cgroup: &Cgroup, controller: &str) -> Option<PathBuf> {
+    let key = match layout.controller(controller)? {
+        Backend::V1(_) => controller,
+        Backend::V2(_) => "unified",
+    };
+    cgroup
+        .paths()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, dir)| dir)
+}
+
+fn apply_json(cgroup: &Cgroup, json: &str) -> Result<(), Error> {
+    cgroup.apply(&serde_json::from_str::<LinuxResources>(json).unwrap())
+}
+
+fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// `major:minor` of a whole block device of this machine; loads `loop` when there is none
+/// (the pure v2 VM has no disks).
+fn block_device() -> Option<String> {
+    let find = || {
+        let mut devices: Vec<(String, String)> = std::fs::read_dir("/sys/block")
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let dev = std::fs::read_to_string(e.path().join("dev")).ok()?;
+                Some((
+                    e.file_name().to_string_lossy().into_owned(),
+                    dev.trim().to_string(),
+                ))
+            })
+            .collect();
+        devices.sort();
+        devices.into_iter().next().map(|(_, dev)| dev)
+    };
+    if let Some(dev) = find() {
+        return Some(dev);
+    }
+    let loaded = Command::new("modprobe").arg("loop").status();
+    eprintln!("no block device; modprobe loop: {loaded:?}");
+    find()
+}
+
+#[test]
+fn block_io_on_the_real_kernel() {
+    let Some((layout, guard)) = real_cgroup() else {
+        return;
+    };
+    let cgroup = &guard.cgroup;
+    let Some(dev) = block_device() else {
+        eprintln!("skipped: no block device in /sys/block, and loop could not be loaded");
+        return;
+    };
+    let (major, minor) = dev.split_once(':').unwrap();
+    let v1 = matches!(layout.controller("blkio"), Some(Backend::V1(_)));
+    let Some(dir) = dir_for(&layout, cgroup, if v1 { "blkio" } else { "io" }) else {
+        eprintln!("skipped: neither a blkio nor an io controller");
+        return;
+    };
+    eprintln!("device {dev}, files in {}", dir.display());
+    let json = format!(
+        r#"{{"blockIO": {{"throttleReadBpsDevice": [{{"major": {major}, "minor": {minor}, "rate": 1048576}}],
+            "throttleWriteIOPSDevice": [{{"major": {major}, "minor": {minor}, "rate": 100}}]}}}}"#
+    );
+    apply_json(cgroup, &json).unwrap();
+    if v1 {
+        let read_bps = read_trimmed(&dir.join("blkio.throttle.read_bps_device"));
+        assert_eq!(read_bps, format!("{dev} 1048576"));
+        let write_iops = read_trimmed(&dir.join("blkio.throttle.write_iops_device"));
+        assert_eq!(write_iops, format!("{dev} 100"));
+    } else {
+        let io_max = read_trimmed(&dir.join("io.max"));
+        assert_eq!(
+            io_max,
+            format!("{dev} rbps=1048576 wbps=max riops=max wiops=100")
+        );
+    }
+    check_weight(cgroup, &dir, v1);
+    check_device_weight(cgroup, &dir, &dev, v1);
+}
+
+/// A per-device weight: applied when the device uses BFQ (v1 and v2) or has io cost enabled
+/// (v2), else refused before any write, naming the device's scheduler.
+fn check_device_weight(cgroup: &Cgroup, dir: &Path, dev: &str, v1: bool) {
+    let Ok(scheduler) = std::fs::read_to_string(format!("/sys/dev/block/{dev}/queue/scheduler"))
+    else {
+        eprintln!("{dev}: no queue/scheduler in sysfs, per-device weight not checked");
+        return;
+    };
+    let (major, minor) = dev.split_once(':').unwrap();
+    let json = format!(
+        r#"{{"blockIO": {{"weightDevice": [{{"major": {major}, "minor": {minor}, "weight": 300}}]}}}}"#
+    );
+    let result = apply_json(cgroup, &json);
+    eprintln!("{dev} scheduler {:?}: {result:?}", scheduler.trim());
+    let bfq_file = if v1 {
+        "blkio.bfq.weight_device"
+    } else {
+        "io.bfq.weight"
+    };
+    let root_qos = dir
+        .ancestors()
+        .last()
+        .unwrap()
+        .join("sys/fs/cgroup/io.cost.qos");
+    let io_cost = !v1
+        && std::fs::read_to_string(root_qos)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with(&format!("{dev} ")) && l.contains("enable=1"));
+    if scheduler.contains("[bfq]") && dir.join(bfq_file).exists() {
+        result.unwrap();
+        assert!(read_trimmed(&dir.join(bfq_file)).contains(&format!("{dev} 300")));
+    } else if io_cost {
+        result.unwrap();
+        assert!(read_trimmed(&dir.join("io.weight")).contains(&format!("{dev} 2930")));
+    } else {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, Error::Unsupported { setting, .. } if setting == "linux.resources.blockIO.weightDevice"),
+            "{err}"
+        );
+    }
+}
+
+/// Applies weight 500 where the kernel has weight files, else checks the refusal names them.
+fn check_weight(cgroup: &Cgroup, dir: &Path, v1: bool) {
+    let candidates: &[(&str, &str)] = if v1 {
+        &[("blkio.weight", "500"), ("blkio.bfq.weight", "500")]
+    } else {
+        &[
+            ("io.bfq.weight", "default 500"),
+            ("io.weight", "default 4950"),
+        ]
+    };
+    let result = apply_json(cgroup, r#"{"blockIO": {"weight": 500}}"#);
+    match candidates.iter().find(|(file, _)| dir.join(file).exists()) {
+        Some((file, want)) => {
+            result.unwrap();
+            eprintln!("weight 500 -> {file}");
+            assert_eq!(read_trimmed(&dir.join(file)), *want, "{file}");
+        }
+        None => {
+            let err = result.unwrap_err();
+            eprintln!("no weight files here: {err}");
+            assert!(
+                matches!(&err, Error::Unsupported { setting, .. } if setting == "linux.resources.blockIO.weight"),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// Puts `hugetlb` back out of a unified parent's `cgroup.subtree_control` if the test put it in.
+struct SubtreeRestore(Option<PathBuf>);
+
+impl Drop for SubtreeRestore {
+    fn drop(&mut self) {
+        if let Some(file) = &self.0 {
+            if let Err(err) = std::fs::write(file, "-hugetlb") {
+                eprintln!("cleanup: -hugetlb in {}: {err}", file.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn hugetlb_on_the_real_kernel() {
+    let Some((layout, guard)) = real_cgroup() else {
+        return;
+    };
+    let Some(backend) = layout.controller("hugetlb") else {
+        eprintln!("skipped: no hugetlb controller");
+        return;
+    };
+    if !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").is_dir() {
+        eprintln!("skipped: no 2 MB huge pages on this kernel");
+        return;
+    }
+    let cgroup = guard.cgroup.clone();
+    let dir = dir_for(&layout, &cgroup, "hugetlb").unwrap();
+    // Dropped after `guard` (declared later, dropped first): the cgroup is gone by then.
+    let parent_control = dir.parent().unwrap().join("cgroup.subtree_control");
+    let was_enabled = std::fs::read_to_string(&parent_control)
+        .map(|t| t.split_whitespace().any(|c| c == "hugetlb"))
+        .unwrap_or(true);
+    let _restore = SubtreeRestore(
+        (layout.mode() == Mode::Hybrid && !was_enabled).then(|| parent_control.clone()),
+    );
+    let guard = guard;
+    apply_json(
+        &cgroup,
+        r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}"#,
+    )
+    .unwrap();
+    let file = match backend {
+        Backend::V1(_) => "hugetlb.2MB.limit_in_bytes",
+        Backend::V2(_) => "hugetlb.2MB.max",
+    };
+    eprintln!("{:?}: {}", layout.mode(), dir.join(file).display());
+    assert_eq!(read_trimmed(&dir.join(file)), "4194304");
+    let err = apply_json(
+        &cgroup,
+        r#"{"hugepageLimits": [{"pageSize": "3MB", "limit": 4194304}]}"#,
+    )
+    .unwrap_err();
+    eprintln!("{err}");
+    assert!(err.to_string().contains("2MB"), "{err}");
+    drop(guard);
+}
+
+#[test]
+fn kernel_memory_on_the_real_kernel() {
+    let Some((layout, guard)) = real_cgroup() else {
+        return;
+    };
+    let cgroup = &guard.cgroup;
+    let Some(dir) = dir_for(&layout, cgroup, "memory") else {
+        eprintln!("skipped: no memory controller");
+        return;
+    };
+    let release = layout.kernel_release().unwrap();
+    let v1 = matches!(layout.controller("memory"), Some(Backend::V1(_)));
+    let err = apply_json(cgroup, r#"{"memory": {"kernel": 67108864}}"#);
+    eprintln!("Linux {release}, memory.kernel: {err:?}");
+    if v1 && !release.at_least(5, 16) {
+        err.unwrap();
+        eprintln!("kernel memory limit applied (Linux before 5.16)");
+        return;
+    }
+    let err = err.unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported { setting, .. } if setting == "linux.resources.memory.kernel"),
+        "{err}"
+    );
+    if v1 {
+        assert!(err.to_string().contains("5.16"), "{err}");
+        kmem_write_is_not_applied(&dir);
+    }
+    apply_json(cgroup, r#"{"memory": {"kernel": -1}}"#).unwrap();
+
+    let tcp = apply_json(cgroup, r#"{"memory": {"kernelTCP": 16777216}}"#);
+    let tcp_file = dir.join("memory.kmem.tcp.limit_in_bytes");
+    if v1 && tcp_file.exists() {
+        tcp.unwrap();
+        assert_eq!(read_trimmed(&tcp_file), "16777216");
+    } else {
+        let err = tcp.unwrap_err();
+        eprintln!("memory.kernelTCP: {err}");
+        assert!(
+            matches!(&err, Error::Unsupported { setting, .. } if setting == "linux.resources.memory.kernelTCP"),
+            "{err}"
+        );
+    }
+}
+
+/// Why Berth refuses memory.kernel from 5.16 on: the kernel fails the write or ignores it.
+fn kmem_write_is_not_applied(dir: &Path) {
+    let file = dir.join("memory.kmem.limit_in_bytes");
+    if !file.exists() {
+        eprintln!("no {}", file.display());
+        return;
+    }
+    let before = read_trimmed(&file);
+    let write = std::fs::write(&file, "67108864");
+    let after = read_trimmed(&file);
+    eprintln!("direct write to memory.kmem.limit_in_bytes: {write:?}, reads {before} -> {after}");
+    assert!(
+        write.is_err() || after == before,
+        "the kernel applied a kmem limit"
+    );
+}
+
+#[test]
+fn check_before_update_on_the_real_kernel() {
+    let Some((layout, mut guard)) = real_cgroup() else {
+        return;
+    };
+    let cgroup = guard.cgroup.clone();
+    let Some(dir) = dir_for(&layout, &cgroup, "memory") else {
+        eprintln!("skipped: no memory controller");
+        return;
+    };
+    let huge = r#"{"memory": {"limit": 268435456, "checkBeforeUpdate": true}}"#;
+    if let Some(Backend::V1(_)) = layout.controller("memory") {
+        // v1: the kernel refuses what it cannot reclaim down to; Berth adds nothing.
+        apply_json(&cgroup, huge).unwrap();
+        assert_eq!(
+            read_trimmed(&dir.join("memory.limit_in_bytes")),
+            "268435456"
+        );
+        return;
+    }
+    let (child, usage) = memory_user(&cgroup, &dir);
+    guard.child = Some(child);
+    eprintln!("memory.current {usage}");
+    let below = usage / 2;
+    let err = apply_json(
+        &cgroup,
+        &format!(r#"{{"memory": {{"limit": {below}, "checkBeforeUpdate": true}}}}"#),
+    )
+    .unwrap_err();
+    eprintln!("{err}");
+    assert!(
+        matches!(&err, Error::InvalidValue { setting, .. } if setting == "linux.resources.memory.limit"),
+        "{err}"
+    );
+    assert_eq!(
+        read_trimmed(&dir.join("memory.max")),
+        "max",
+        "nothing written"
+    );
+    apply_json(&cgroup, huge).unwrap();
+    assert_eq!(read_trimmed(&dir.join("memory.max")), "268435456");
+}
+
+/// A shell in the cgroup that holds about 4 MB, and the cgroup's `memory.current` then.
+fn memory_user(cgroup: &Cgroup, dir: &Path) -> (Child, u64) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            r#"read go; x=$(head -c 4000000 /dev/zero | tr '\0' a); echo ready; read done"#,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cgroup.add_pid(i32::try_from(child.id()).unwrap()).unwrap();
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let usage: u64 = read_trimmed(&dir.join("memory.current")).parse().unwrap();
+    assert!(usage > 4_000_000, "memory.current {usage}");
+    (child, usage)
+}
+
+#[test]
+fn network_and_rdma_on_the_real_kernel() {
+    let Some((layout, guard)) = real_cgroup() else {
+        return;
+    };
+    let cgroup = &guard.cgroup;
+    let result = apply_json(cgroup, r#"{"network": {"classID": 1048577}}"#);
+    match dir_for(&layout, cgroup, "net_cls").filter(|_| layout.mode() != Mode::V2) {
+        Some(dir) => {
+            result.unwrap();
+            assert_eq!(read_trimmed(&dir.join("net_cls.classid")), "1048577");
+        }
+        None => {
+            let err = result.unwrap_err();
+            eprintln!("no net_cls: {err}");
+            assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        }
+    }
+    let result = apply_json(
+        cgroup,
+        r#"{"rdma": {"berth-no-such-hca": {"hcaHandles": 1}}}"#,
+    );
+    let err = result.unwrap_err();
+    eprintln!("rdma: {err}");
+    if layout.controller("rdma").is_some() {
+        // The controller is there, the device is not: the kernel's refusal, with the file.
+        assert!(matches!(err, Error::Write { .. }), "{err}");
+    } else {
+        assert!(matches!(err, Error::ControllerMissing { .. }), "{err}");
+    }
 }

@@ -73,19 +73,8 @@ pub fn resources_with_default_devices(spec: &Spec) -> Option<oci_spec::runtime::
     Some(resources)
 }
 
-/// The cgroup's oom_kill count (memory.oom_control on v1, memory.events on v2).
+/// The cgroup's oom_kill count (memory.oom_control on v1, memory.events on v2); 0 when it
+/// cannot be read.
 pub fn oom_kills(cgroup: &berth_cgroups::Cgroup) -> u64 {
-    for (name, dir) in cgroup.paths() {
-        let file = match name.as_str() {
-            "memory" => dir.join("memory.oom_control"),
-            "unified" => dir.join("memory.events"),
-            _ => continue,
-        };
-        if let Ok(text) = std::fs::read_to_string(file) {
-            if let Some(n) = text.lines().find_map(|l| l.strip_prefix("oom_kill ")) {
-                return n.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    0
+    cgroup.oom_kills().unwrap_or(0)
 }

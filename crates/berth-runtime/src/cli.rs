@@ -256,7 +256,7 @@ pub struct UpdateArgs {
     /// Path to a file with the resources to update, or '-' for stdin.
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
-    /// Block IO weight (10 to 1000).
+    /// Block IO weight (10 to 1000; 0 leaves it unchanged, as runc).
     #[arg(long)]
     pub blkio_weight: Option<u16>,
     /// CPU CFS period (µs).
@@ -292,9 +292,12 @@ pub struct UpdateArgs {
     /// Maximum number of pids.
     #[arg(long)]
     pub pids_limit: Option<i64>,
-    /// Kernel memory limit (deprecated; rejected by the kernel here).
+    /// Kernel memory limit (cgroup v1 before Linux 5.16 only; refused elsewhere).
     #[arg(long)]
     pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit (cgroup v1 only; refused on v2).
+    #[arg(long)]
+    pub kernel_memory_tcp: Option<String>,
     /// Intel RDT L3 cache schema.
     #[arg(long)]
     pub l3_cache_schema: Option<String>,

@@ -66,7 +66,11 @@ pub fn load(bundle: &Path) -> Result<Bundle, SpecError> {
 /// Parse a config document, reporting the JSON path of any error.
 pub fn parse(text: &[u8]) -> Result<Spec, SpecError> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    serde_path_to_error::deserialize(&mut de).map_err(parse_error)
+}
+
+fn parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> SpecError {
+    {
         let field = e.path().to_string();
         let message = e.inner().to_string();
         // serde_json appends " at line L column C"; the field path says more.
@@ -75,7 +79,7 @@ pub fn parse(text: &[u8]) -> Result<Spec, SpecError> {
             None => message,
         };
         SpecError::Invalid { field, message }
-    })
+    }
 }
 
 fn invalid(field: &str, message: &str) -> SpecError {
@@ -171,6 +175,23 @@ mod tests {
     #[test]
     fn minimal_config_is_accepted() {
         check_json(&minimal()).unwrap();
+    }
+
+    #[test]
+    fn runtime_spec_iops_throttles_are_kept() {
+        let mut v = minimal();
+        v["linux"]["resources"] = serde_json::json!({"blockIO": {
+            "throttleReadIOPSDevice": [{"major": 7, "minor": 0, "rate": 100}],
+            "throttleWriteIOPSDevice": [{"major": 7, "minor": 0, "rate": 200}]
+        }});
+        let spec = check_json(&v).unwrap();
+        let resources = spec.linux().clone().unwrap().resources().clone().unwrap();
+        let block_io = resources.block_io().clone().unwrap();
+        let rate = |list: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| {
+            list.as_ref().map(|l| l[0].rate())
+        };
+        assert_eq!(rate(block_io.throttle_read_iops_device()), Some(100));
+        assert_eq!(rate(block_io.throttle_write_iops_device()), Some(200));
     }
 
     #[test]

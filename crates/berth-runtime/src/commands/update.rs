@@ -41,6 +41,7 @@ fn from_flags(args: &UpdateArgs) -> Result<Value, Error> {
         ("reservation", &args.memory_reservation),
         ("swap", &args.memory_swap),
         ("kernel", &args.kernel_memory),
+        ("kernelTCP", &args.kernel_memory_tcp),
     ] {
         if let Some(v) = value {
             memory.insert(key.into(), parse_bytes(v)?.into());
@@ -77,7 +78,7 @@ fn from_flags(args: &UpdateArgs) -> Result<Value, Error> {
     if let Some(limit) = args.pids_limit {
         out.insert("pids".into(), json!({ "limit": limit }));
     }
-    if let Some(weight) = args.blkio_weight {
+    if let Some(weight) = args.blkio_weight.filter(|w| *w != 0) {
         out.insert("blockIO".into(), json!({ "weight": weight }));
     }
     Ok(out.into())
@@ -148,6 +149,50 @@ mod tests {
         assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("-1").unwrap(), -1);
         assert!(parse_bytes("lots").is_err());
+    }
+
+    fn flags(args: &[&str]) -> Value {
+        use clap::Parser;
+        let argv = ["berth-runtime", "update"]
+            .iter()
+            .chain(args)
+            .chain(&["c1"]);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Update(update) => from_flags(&update).unwrap(),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn blkio_weight_flag_like_runc() {
+        assert_eq!(
+            flags(&["--blkio-weight", "500"]),
+            json!({"blockIO": {"weight": 500}})
+        );
+        // runc: 0 is the flag's default, "not given".
+        assert_eq!(flags(&["--blkio-weight", "0"]), json!({}));
+        assert_eq!(
+            flags(&["--kernel-memory-tcp", "1m"]),
+            json!({"memory": {"kernelTCP": 1 << 20}})
+        );
+    }
+
+    #[test]
+    fn iops_lists_survive_deserializing() {
+        let value = json!({"blockIO": {
+            "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}],
+            "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 200}]
+        }});
+        let resources = to_resources(value, "resources").unwrap();
+        let block_io = resources.block_io().clone().unwrap();
+        assert_eq!(
+            block_io.throttle_read_iops_device().as_ref().unwrap()[0].rate(),
+            100
+        );
+        assert_eq!(
+            block_io.throttle_write_iops_device().as_ref().unwrap()[0].rate(),
+            200
+        );
     }
 
     #[test]

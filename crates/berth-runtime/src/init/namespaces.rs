@@ -202,20 +202,14 @@ fn time_offsets(spec: &Spec) -> Result<Vec<String>, PlanError> {
     };
     let mut lines = Vec::new();
     for (clock, value) in offsets {
-        let parsed: Option<(i64, i64)> = serde_json::from_str::<serde_json::Value>(&value)
-            .ok()
-            .and_then(|v| Some((v.get("secs")?.as_i64()?, v.get("nanosecs")?.as_i64()?)));
-        let (secs, nanos) = parsed
-            .or_else(|| {
-                let mut parts = value.split_whitespace();
-                Some((
-                    parts.next()?.parse().ok()?,
-                    parts.next().unwrap_or("0").parse().ok()?,
-                ))
-            })
-            .ok_or_else(|| {
-                PlanError::TimeOffset(clock.clone(), format!("cannot parse {value:?}"))
-            })?;
+        let secs = value.secs().unwrap_or(0);
+        let nanos = value.nanosecs().unwrap_or(0);
+        if nanos >= 1_000_000_000 {
+            return Err(PlanError::TimeOffset(
+                clock,
+                format!("nanosecs {nanos} is not below one second"),
+            ));
+        }
         if clock != "monotonic" && clock != "boottime" {
             return Err(PlanError::TimeOffset(clock, "unknown clock".into()));
         }

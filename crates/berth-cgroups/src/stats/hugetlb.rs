@@ -1,0 +1,110 @@
+//! Huge pages per page size: v1 `hugetlb.<size>.usage_in_bytes` / `max_usage_in_bytes` /
+//! `failcnt`, or cgroup2 `hugetlb.<size>.current` and the `max` count of `hugetlb.<size>.events`.
+//! In hybrid mode hugetlb may be a cgroup2 controller: its files are read there.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use super::source::{key, u64_or_zero, Buf, Source};
+use super::HugetlbStats;
+use crate::cgroup::{Cgroup, ControllerDir};
+use crate::error::Error;
+
+#[derive(Debug)]
+enum SizeFiles {
+    V1 {
+        usage: Option<Source>,
+        max_usage: Option<Source>,
+        failcnt: Option<Source>,
+    },
+    V2 {
+        current: Option<Source>,
+        events: Option<Source>,
+    },
+}
+
+/// One entry per page size ("2MB", "1GB"), as the kernel names them in the file names.
+#[derive(Debug, Default)]
+pub(super) struct HugetlbFiles {
+    sizes: Vec<(String, SizeFiles)>,
+}
+
+impl HugetlbFiles {
+    pub fn open(cgroup: &Cgroup) -> Result<HugetlbFiles, Error> {
+        let (dir, v2) = match cgroup.controller("hugetlb") {
+            Some(ControllerDir::V1(dir)) => (dir, false),
+            Some(ControllerDir::V2(dir)) => (dir, true),
+            None => return Ok(HugetlbFiles::default()),
+        };
+        let suffix = if v2 { ".current" } else { ".usage_in_bytes" };
+        let mut sizes = Vec::new();
+        for size in page_sizes(dir, suffix)? {
+            let open = |name: &str| Source::open(dir, &format!("hugetlb.{size}.{name}"));
+            let files = if v2 {
+                SizeFiles::V2 {
+                    current: open("current")?,
+                    events: open("events")?,
+                }
+            } else {
+                SizeFiles::V1 {
+                    usage: open("usage_in_bytes")?,
+                    max_usage: open("max_usage_in_bytes")?,
+                    failcnt: open("failcnt")?,
+                }
+            };
+            sizes.push((size, files));
+        }
+        Ok(HugetlbFiles { sizes })
+    }
+
+    pub fn read(&self, buf: &mut Buf) -> Result<BTreeMap<String, HugetlbStats>, Error> {
+        let mut out = BTreeMap::new();
+        for (size, files) in &self.sizes {
+            let stats = match files {
+                SizeFiles::V1 {
+                    usage,
+                    max_usage,
+                    failcnt,
+                } => HugetlbStats {
+                    usage: u64_or_zero(usage, buf)?,
+                    max_usage: u64_or_zero(max_usage, buf)?,
+                    failcnt: u64_or_zero(failcnt, buf)?,
+                },
+                SizeFiles::V2 { current, events } => HugetlbStats {
+                    usage: u64_or_zero(current, buf)?,
+                    max_usage: 0,
+                    failcnt: match events {
+                        Some(source) => key(source.read(buf)?, "max"),
+                        None => 0,
+                    },
+                },
+            };
+            out.insert(size.clone(), stats);
+        }
+        Ok(out)
+    }
+}
+
+/// The page sizes of `hugetlb.<size><suffix>` files in `dir`, sorted. `.rsvd.` files (a size
+/// never has a dot) are not sizes.
+fn page_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>, Error> {
+    let read_error = |source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut sizes = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read_error)? {
+        let name = entry.map_err(read_error)?.file_name();
+        let size = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("hugetlb."))
+            .and_then(|n| n.strip_suffix(suffix))
+            .filter(|size| !size.contains('.'));
+        if let Some(size) = size {
+            sizes.push(size.to_string());
+        }
+    }
+    sizes.sort();
+    Ok(sizes)
+}
