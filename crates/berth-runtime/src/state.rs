@@ -292,6 +292,15 @@ pub fn start_time(pid: i32) -> Option<u64> {
 }
 
 impl Container {
+    /// A container whose state `create` has just saved, still under its lock.
+    pub fn locked(dir: PathBuf, saved: Saved, lock: Flock<File>) -> Container {
+        Container {
+            dir,
+            saved,
+            _lock: Some(lock),
+        }
+    }
+
     /// Is init still the process we started?
     pub fn init_alive(&self) -> bool {
         self.saved.pid > 0 && start_time(self.saved.pid) == Some(self.saved.pid_start)

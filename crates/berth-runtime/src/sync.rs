@@ -62,6 +62,10 @@ pub enum Msg {
     Place,
     /// Parent → child: you are in your cgroup.
     Placed,
+    /// Parent → child (v1/hybrid `create`): your cgroup now exists and is configured. The
+    /// parent makes it while the child sets up, so the child waits for this before it first
+    /// needs the cgroup (binding it at a `cgroup` mount, hooks, or `Place`).
+    CgroupReady,
     /// Child → parent: a setup step failed; `message` is `step: cause`.
     Error(String),
 }
@@ -77,6 +81,7 @@ const TAG_EXECING: u8 = 8;
 const TAG_ERROR: u8 = 9;
 const TAG_PLACE: u8 = 10;
 const TAG_PLACED: u8 = 11;
+const TAG_CGROUP_READY: u8 = 12;
 
 /// One end of the channel.
 pub struct Channel {
@@ -167,6 +172,7 @@ fn encode(msg: &Msg, buf: &mut [u8; 4096]) -> usize {
         Msg::Execing => (TAG_EXECING, &[]),
         Msg::Place => (TAG_PLACE, &[]),
         Msg::Placed => (TAG_PLACED, &[]),
+        Msg::CgroupReady => (TAG_CGROUP_READY, &[]),
         Msg::Error(text) => (TAG_ERROR, text.as_bytes()),
     };
     let n = payload.len().min(buf.len() - 1);
@@ -195,6 +201,7 @@ fn decode(bytes: &[u8]) -> Result<Msg, SyncError> {
         TAG_EXECING => Msg::Execing,
         TAG_PLACE => Msg::Place,
         TAG_PLACED => Msg::Placed,
+        TAG_CGROUP_READY => Msg::CgroupReady,
         TAG_ERROR => Msg::Error(String::from_utf8_lossy(payload).into_owned()),
         other => return Err(SyncError::Protocol(format!("unknown message tag {other}"))),
     })
@@ -240,6 +247,7 @@ mod tests {
             Msg::Execing,
             Msg::Place,
             Msg::Placed,
+            Msg::CgroupReady,
             Msg::Error("mount proc to /proc: permission denied".into()),
         ] {
             a.send(&msg).unwrap();

@@ -655,3 +655,149 @@ fn cgroup_mount_shows_the_containers_own_cgroups_read_only() {
         );
     }
 }
+
+/// Wait up to 20 s for `fd` to be readable; false on timeout or hang-up without data.
+fn readable(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::from(20_000u16)), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+}
+
+/// The listener side of `linux.seccomp.listenerPath`: takes the state and the notify fd, then
+/// answers every notification with `errno` until the filter has no users left (hang-up).
+/// Never blocks for good: a runtime that never connects gives `None`.
+fn seccomp_agent(listener: std::os::unix::net::UnixListener, errno: i32) -> Option<(Value, usize)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    if !readable(listener.as_fd()) {
+        return None;
+    }
+    let (stream, _) = listener.accept().unwrap();
+    if !readable(stream.as_fd()) {
+        return None;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("an fd came with the state");
+    let len = msg.bytes;
+    // SAFETY: the fd was just received with SCM_RIGHTS and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let state: Value = serde_json::from_slice(&buf[..len]).unwrap();
+    let mut answered = 0;
+    // The notify fd hangs up once every process using the filter is gone.
+    while readable(fd.as_fd()) {
+        let Ok(req) = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()) else {
+            break;
+        };
+        let flags = libseccomp::ScmpNotifRespFlags::empty();
+        let resp = libseccomp::ScmpNotifResp::new_error(req.id, -errno, flags);
+        if resp.respond(fd.as_raw_fd()).is_ok() {
+            answered += 1;
+        }
+    }
+    Some((state, answered))
+}
+
+#[test]
+fn seccomp_notify_hands_the_listener_to_listener_path() {
+    need_root!();
+    let rt = Runtime::berth();
+    let mut b = Bundle::new(&["/bin/sh", "-c", "mkdir /tmp/x; echo rc=$?"]);
+    let sock = b.path().join("seccomp.sock");
+    b.edit(|c| {
+        c["root"]["readonly"] = false.into();
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "listenerPath": sock,
+            "listenerMetadata": "agent-metadata-42",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // EXDEV: an answer mkdir can only get from the agent.
+    let agent = std::thread::spawn(move || seccomp_agent(listener, libc::EXDEV));
+    let (code, out, err) = run_text(&rt, &b, "cf-notify");
+    let agent = agent.join().unwrap();
+    assert_eq!(code, Some(0), "stderr: {err}");
+    let (state, answered) = agent.expect("the runtime never handed over the listener");
+    assert_eq!(out.trim(), "rc=1", "{out} / {err}");
+    assert!(err.contains("Invalid cross-device link"), "{err}");
+    assert!(answered >= 1, "the agent answered no notification");
+    assert!(!b.rootfs().join("tmp/x").exists());
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(state["metadata"], "agent-metadata-42", "{state}");
+    assert!(state["pid"].as_i64().unwrap_or(0) > 0, "{state}");
+    assert!(
+        state["state"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("cf-notify")),
+        "{state}"
+    );
+}
+
+#[test]
+fn time_namespace_offsets() {
+    need_root!();
+    if !Path::new("/proc/self/timens_offsets").exists() {
+        skip!("kernel has no time namespaces");
+    }
+    const DAY: i64 = 86_400;
+    let rt = Runtime::berth();
+    let mut b = Bundle::new(&[
+        "/bin/sh",
+        "-c",
+        "cat /proc/self/timens_offsets /proc/uptime",
+    ]);
+    b.edit(|c| {
+        add_namespace(c, json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({
+            "monotonic": {"secs": 1000 * DAY, "nanosecs": 0},
+            "boottime": {"secs": 2000 * DAY, "nanosecs": 500}
+        });
+    });
+    let (code, out, err) = run_text(&rt, &b, "cf-timeoff");
+    assert_eq!(code, Some(0), "stderr: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let offset = |clock: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(clock))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(
+        offset("monotonic").as_deref(),
+        Some(&*format!("{} 0", 1000 * DAY)),
+        "{out}"
+    );
+    assert_eq!(
+        offset("boottime").as_deref(),
+        Some(&*format!("{} 500", 2000 * DAY)),
+        "{out}"
+    );
+    // /proc/uptime follows the boottime clock of the reader's time namespace.
+    let uptime: f64 = lines
+        .last()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(uptime > (2000 * DAY) as f64, "{out}");
+}

@@ -179,3 +179,17 @@ fn duplicate_id() {
     assert!(rt.run(&["delete", &id]).status.success());
     assert_clean(&rt, &id, &b);
 }
+
+#[test]
+fn impossible_limit_is_refused_and_nothing_is_left() {
+    // The kernel refuses the value when the cgroup is configured, which on v1/hybrid happens
+    // after the child was cloned (while it sets up): the child must be gone afterwards too.
+    need_root!();
+    let rt = Runtime::berth();
+    let mut b = Bundle::new(&["/bin/probe", "exit", "0"]);
+    b.edit(|c| c["linux"]["resources"]["cpu"] = json!({"cpus": "999"}));
+    let err = run_fails(&rt, &b, "fl-cpus");
+    for want in ["cpuset.cpus", "999"] {
+        assert!(err.contains(want), "missing {want:?}: {err}");
+    }
+}

@@ -262,3 +262,42 @@ fn runtime_binary_cannot_be_rewritten_through_proc_exe() {
     assert!(rt.run(&["delete", "--force", &id]).status.success());
     assert_clean(rt, &id, &b);
 }
+
+#[test]
+fn run_guards_itself_unless_alone_in_a_new_pid_namespace() {
+    // `run` of a container with its own pid namespace (and no user namespace) skips the
+    // exe guard's re-exec (see crates/berth-runtime/src/exe_guard.rs); sharing the host's pid
+    // namespace, it must re-exec from the read-only copy before cloning.
+    need_root!();
+    let rt = Runtime::berth();
+    let exe_of = |pid: u32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    for (new_pid_ns, prefix) in [(true, "sec-run-pidns"), (false, "sec-run-hostpid")] {
+        let mut b = Bundle::new(&["/bin/probe", "sleep", "30"]);
+        if !new_pid_ns {
+            b.edit(|c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "pid")
+            });
+        }
+        let id = unique_id(prefix);
+        let _g = rt.guard(&id);
+        let mut run = rt
+            .cmd()
+            .args(["run", "--bundle", &bundle_arg(&b), &id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_status(&rt, &id, "running"), "{id} did not start");
+        let exe = exe_of(run.id());
+        let guarded = exe
+            .as_ref()
+            .is_some_and(|p| p.to_string_lossy().contains("berth-runtime-exe"));
+        assert_eq!(guarded, !new_pid_ns, "{id}: run executes {exe:?}");
+        assert!(rt.run(&["kill", &id, "KILL"]).status.success());
+        let _ = run.wait();
+        assert_clean(&rt, &id, &b);
+    }
+}

@@ -11,7 +11,7 @@ use super::{io, Error};
 use crate::cli::CreateArgs;
 use crate::init::{self, Config, Role};
 use crate::spawn::{self, ParentSide};
-use crate::state::{self, Phase, Saved, Store};
+use crate::state::{self, Container, Phase, Saved, Store};
 use crate::util::write_replace;
 
 /// A created container whose process is waiting on its exec fifo.
@@ -20,12 +20,23 @@ pub struct Created {
     pub pid: i32,
     /// Its cgroup.
     pub cgroup: Cgroup,
+    /// Its state, still locked.
+    pub container: Container,
 }
 
 /// Create the container described by `args`.
-/// `console` replaces `--console-socket` (foreground `run` makes its own).
-pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result<Created, Error> {
-    let bundle = crate::spec::load(&args.bundle)?;
+pub fn run(store: &Store, args: &CreateArgs) -> Result<Created, Error> {
+    with_bundle(store, args, crate::spec::load(&args.bundle)?, None)
+}
+
+/// Create the container from an already loaded bundle. `console` replaces `--console-socket`
+/// (foreground `run` makes its own).
+pub fn with_bundle(
+    store: &Store,
+    args: &CreateArgs,
+    bundle: crate::spec::Bundle,
+    console: Option<OwnedFd>,
+) -> Result<Created, Error> {
     let (dir, lock) = store.reserve(&args.id)?;
     let mut undo = Undo {
         dir: Some(dir.clone()),
@@ -46,10 +57,13 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
         .into();
 
     let layout = Layout::detect()?;
-    let cgroup = Cgroup::create(&layout, &crate::cgroup::cgroups_path(spec), &args.id)?;
+    let cgroup = Cgroup::open(&layout, &crate::cgroup::cgroups_path(spec), &args.id)?;
     undo.cgroup = Some(cgroup.clone());
-    if let Some(resources) = crate::cgroup::resources_with_default_devices(spec) {
-        cgroup.apply(&resources)?;
+    // On pure v2 the child is cloned straight into its cgroup, which must exist first. On
+    // v1/hybrid it joins after its setup, so the cgroup is made while the child sets up.
+    let cgroup_later = cgroup.unified_dir().is_none();
+    if !cgroup_later {
+        make_cgroup(&cgroup, spec)?;
     }
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => Some(crate::seccomp::compile(profile)?),
@@ -74,6 +88,7 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
         "annotations": spec.annotations(),
     });
     let config = Config {
+        id: &args.id,
         spec,
         process,
         rootfs: bundle.rootfs.clone(),
@@ -102,6 +117,7 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
         seccomp_listener: super::connect_listener(spec, seccomp.as_ref())?,
         host_pid: 0,
         placed: false,
+        cgroup_pending: cgroup_later.into(),
     };
     let parent = ParentSide {
         cgroup: &cgroup,
@@ -111,6 +127,16 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
     };
     let spawned = spawn::spawn(config, &parent)?;
     undo.pid = Some(spawned.pid);
+    if cgroup_later {
+        if let Err(e) = make_cgroup(&cgroup, spec) {
+            // Kill the child while the channel is still open, so it has nothing to report.
+            drop(undo);
+            return Err(e);
+        }
+        // If the child has failed meanwhile this send fails; its error report is already
+        // queued on the channel and `wait_ready` reads it.
+        let _ = spawned.channel.send(&crate::sync::Msg::CgroupReady);
+    }
     // A `creating` record (not fsynced: it is replaced when setup is done, and a crash leaves
     // it marked incomplete either way) lets `state` report the status and pid meanwhile.
     let mut saved = Saved {
@@ -144,11 +170,21 @@ pub fn run(store: &Store, args: &CreateArgs, console: Option<OwnedFd>) -> Result
         return Err(e);
     }
     undo.disarm();
-    drop(lock);
     Ok(Created {
         pid: spawned.pid,
         cgroup,
+        container: Container::locked(dir, saved, lock),
     })
+}
+
+/// Create the container's cgroup directories and apply `linux.resources` with the default
+/// device rules.
+fn make_cgroup(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<(), Error> {
+    cgroup.make_dirs()?;
+    if let Some(resources) = crate::cgroup::resources_with_default_devices(spec) {
+        cgroup.apply(&resources)?;
+    }
+    Ok(())
 }
 
 /// A child that vanished without a word was most likely OOM-killed: say so, as runc does.

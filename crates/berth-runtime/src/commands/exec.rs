@@ -66,6 +66,7 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         berth_sys::set_child_subreaper().map_err(io("set child subreaper", "/proc/self"))?;
     }
     let config = Config {
+        id: &args.id,
         spec: &saved.spec,
         process: &process,
         rootfs: saved.rootfs.clone(),
@@ -78,6 +79,7 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         seccomp_listener: super::connect_listener(&saved.spec, seccomp.as_ref())?,
         host_pid: 0,
         placed: false,
+        cgroup_pending: false.into(),
     };
     let spawned = spawn::spawn(
         config,

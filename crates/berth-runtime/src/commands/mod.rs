@@ -45,6 +45,9 @@ pub enum Error {
     /// A hook.
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    /// The exe guard could not protect the runtime binary.
+    #[error(transparent)]
+    Guard(#[from] crate::exe_guard::GuardError),
     /// A file operation.
     #[error("{op} {path}: {cause}")]
     Io {
@@ -80,7 +83,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     }
     let store = || Store::open(&cli.root);
     match cli.command {
-        Command::Create(args) => create::run(&store()?, &args, None).map(|_| 0),
+        Command::Create(args) => create::run(&store()?, &args).map(|_| 0),
         Command::Start { id } => start::run(&store()?, &id),
         Command::Run(args) => run::run(&store()?, &args),
         Command::State { id } => state::run(&store()?, &id),

@@ -11,6 +11,11 @@ use crate::state::Store;
 
 /// Run the container of `args`; returns its exit code.
 pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
+    let bundle = crate::spec::load(&args.create.bundle)?;
+    if crate::exe_guard::run_needs_guard(&bundle.spec) {
+        // Re-execs (and does not return) unless we already run from a read-only copy.
+        crate::exe_guard::ensure_read_only_exe()?;
+    }
     let id = &args.create.id;
     let foreground = !args.detach;
     if foreground {
@@ -20,12 +25,7 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
                 .map_err(super::io("set child subreaper", "/proc/self"))?;
         }
     }
-    let terminal = crate::spec::load(&args.create.bundle)?
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        == Some(true);
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     let own_console = terminal && args.create.console_socket.is_none();
     if own_console && !foreground {
         return Err(Error::Invalid(
@@ -40,13 +40,14 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
         }
         false => (None, None),
     };
-    let created = super::create::run(store, &args.create, theirs)?;
-    if let Err(e) = super::start::run(store, id) {
-        let _ = store
-            .load(id)
-            .map(|c| super::delete::kill_all(&c).and_then(|_| super::delete::destroy(&c)));
+    let created = super::create::with_bundle(store, &args.create, bundle, theirs)?;
+    // Released without `start`'s reload: we made it and still hold its lock.
+    if let Err(e) = super::start::release(&created.container) {
+        let c = &created.container;
+        let _ = super::delete::kill_all(c).and_then(|_| super::delete::destroy(c));
         return Err(e);
     }
+    drop(created.container);
     if !foreground {
         return Ok(0);
     }

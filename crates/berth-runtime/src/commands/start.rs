@@ -5,7 +5,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use super::{io, Error};
 use crate::hooks::{self, Kind};
-use crate::state::{Status, Store};
+use crate::state::{Container, Status, Store};
 
 /// Start container `id`.
 pub fn run(store: &Store, id: &str) -> Result<i32, Error> {
@@ -28,6 +28,12 @@ pub fn run(store: &Store, id: &str) -> Result<i32, Error> {
             ))
         }
     }
+    release(&container)
+}
+
+/// Release a created container's process (whose status the caller has checked) and run the
+/// poststart hooks.
+pub fn release(container: &Container) -> Result<i32, Error> {
     let fifo = container.fifo_path();
     // Non-blocking: if the process died, there is no reader and this fails with ENXIO.
     let mut file = std::fs::OpenOptions::new()

@@ -78,6 +78,8 @@ pub enum Role {
 
 /// Everything the child needs; prepared by the parent before clone so the child allocates little.
 pub struct Config<'a> {
+    /// The container's id.
+    pub id: &'a str,
     /// The container's configuration.
     pub spec: &'a Spec,
     /// The process to run (the spec's, or exec's `--process`).
@@ -102,6 +104,18 @@ pub struct Config<'a> {
     pub placed: bool,
     /// Our pid in the runtime's pid namespace (read from the host's /proc before pivot_root).
     pub host_pid: i32,
+    /// The parent creates our cgroup while we set up and says `CgroupReady` when it is done
+    /// (v1/hybrid `create`); cleared once that message has been taken.
+    pub cgroup_pending: std::cell::Cell<bool>,
+}
+
+/// Wait for `CgroupReady` if the parent is still making our cgroup; a no-op afterwards.
+fn wait_for_cgroup(config: &Config<'_>, channel: &Channel) -> Result<(), StepError> {
+    if config.cgroup_pending.replace(false) {
+        crate::sync::expect(channel, Msg::CgroupReady)
+            .map_err(|e| fail("wait for the cgroup", e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Run the child side and never return: exec the container's process, or report and exit.
@@ -149,6 +163,7 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
             exec
         }
     };
+    wait_for_cgroup(&config, channel)?;
     if matches!(config.role, Role::Init { .. }) && !config.placed {
         channel
             .send(&Msg::Place)
@@ -189,9 +204,10 @@ fn init_container(config: &mut Config<'_>, channel: &Channel) -> Result<exec::Pr
     // process's own umask is set right before exec.
     berth_sys::set_umask(0);
     let root = rootfs::prepare(config)?;
-    mounts::mount_all(config, &root)?;
+    mounts::mount_all(config, &root, channel)?;
     devices::setup(config, &root)?;
     if config.spec.hooks().is_some() {
+        wait_for_cgroup(config, channel)?;
         channel
             .send(&Msg::RuntimeHooks)
             .step(|| "request createRuntime hooks".into())?;

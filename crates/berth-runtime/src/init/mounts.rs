@@ -10,6 +10,7 @@ use oci_spec::runtime::Mount;
 
 use super::rootfs::{fd_path, keep_flags, propagation_flag, Create, Root};
 use super::{fail, Config, Role, Step, StepError};
+use crate::sync::Channel;
 
 /// A mount's options, split the way mount(2) and mount_setattr(2) want them.
 #[derive(Debug, PartialEq, Eq)]
@@ -117,14 +118,19 @@ fn recursive_attr(opt: &str) -> Option<(u64, u64)> {
 }
 
 /// Mount every entry of the spec's `mounts`.
-pub fn mount_all(config: &Config<'_>, root: &Root) -> Result<(), StepError> {
+pub fn mount_all(config: &Config<'_>, root: &Root, channel: &Channel) -> Result<(), StepError> {
     for m in config.spec.mounts().iter().flatten() {
-        mount_one(config, root, m)?;
+        mount_one(config, root, m, channel)?;
     }
     Ok(())
 }
 
-fn mount_one(config: &Config<'_>, root: &Root, m: &Mount) -> Result<(), StepError> {
+fn mount_one(
+    config: &Config<'_>,
+    root: &Root,
+    m: &Mount,
+    channel: &Channel,
+) -> Result<(), StepError> {
     let dest = m.destination();
     let typ = m.typ().clone().unwrap_or_else(|| "none".into());
     let step = || format!("mount {typ} to {}", dest.display());
@@ -132,6 +138,7 @@ fn mount_one(config: &Config<'_>, root: &Root, m: &Mount) -> Result<(), StepErro
         .map_err(|e| fail(step(), e.to_string()))?;
     let bind = opts.set.contains(MsFlags::MS_BIND) || typ == "bind";
     if typ == "cgroup" || typ == "cgroup2" {
+        super::wait_for_cgroup(config, channel)?;
         return mount_cgroup(config, root, dest, &opts).map_err(|e| fail(step(), e.cause));
     }
     let source: Option<PathBuf> = m.source().clone().map(|s| {

@@ -222,7 +222,11 @@ fn load_seccomp(config: &Config<'_>) -> Result<(), StepError> {
         "metadata": seccomp.and_then(|s| s.listener_metadata().clone()).unwrap_or_default(),
         "state": {
             "ociVersion": config.spec.version(),
-            "status": "creating",
+            "id": config.id,
+            "status": match config.role {
+                super::Role::Init { .. } => "creating",
+                super::Role::Exec => "running",
+            },
             "pid": config.host_pid,
             "bundle": config.bundle,
             "annotations": config.spec.annotations(),
