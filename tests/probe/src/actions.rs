@@ -84,9 +84,25 @@ pub fn fork(n: usize, hold_for: Option<Option<Duration>>) -> Outcome {
     outcome
 }
 
+/// How `write` writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteMode {
+    /// O_DIRECT with a 4096-aligned buffer.
+    pub direct: bool,
+    /// Skip the final fsync: buffered data stays dirty in the page cache.
+    pub no_sync: bool,
+    /// Add a line `seconds S`: the time from the first write to the end (of fsync).
+    pub timed: bool,
+}
+
 /// Writes `mib` MiB of 0xab to `path`, then fsyncs (ENOSPC/EDQUOT can show up
-/// only then). `direct` opens with O_DIRECT and a 4096-aligned buffer.
-pub fn write(path: &str, mib: usize, direct: bool) -> Outcome {
+/// only then) unless `no_sync`.
+pub fn write(path: &str, mib: usize, mode: WriteMode) -> Outcome {
+    let WriteMode {
+        direct,
+        no_sync,
+        timed,
+    } = mode;
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true).mode(0o644);
     if direct {
@@ -101,6 +117,7 @@ pub fn write(path: &str, mib: usize, direct: bool) -> Outcome {
     let start = backing.as_ptr().align_offset(PAGE).min(PAGE);
     let buf = &backing[start..start + MIB];
     let mut written: u64 = 0;
+    let began = Instant::now();
     for _ in 0..mib {
         let mut rest = buf;
         while !rest.is_empty() {
@@ -120,8 +137,16 @@ pub fn write(path: &str, mib: usize, direct: bool) -> Outcome {
             }
         }
     }
-    if let Err(e) = file.sync_all() {
-        return Outcome::failed(format!("wrote {written}\nfsync failed: {}", errno::of(&e)));
+    if !no_sync {
+        if let Err(e) = file.sync_all() {
+            return Outcome::failed(format!("wrote {written}\nfsync failed: {}", errno::of(&e)));
+        }
+    }
+    if timed {
+        return Outcome::ok(format!(
+            "wrote {written}\nseconds {:.6}",
+            began.elapsed().as_secs_f64()
+        ));
     }
     Outcome::ok(format!("wrote {written}"))
 }

@@ -29,7 +29,10 @@ const USAGE: &str = "usage: probe COMMAND [ARGS]
   env [NAME] | rlimit [NAME] | ns [NAME] | fds [--json]
   alloc MIB [--hold SECS]      allocate and touch MIB MiB
   fork N [--hold SECS]         fork N children that live until the probe exits
-  write PATH MIB [--direct]    write MIB MiB (O_DIRECT with --direct), fsync
+  write PATH MIB [--direct] [--no-sync] [--timed]
+                               write MIB MiB (O_DIRECT with --direct), fsync
+                               (not with --no-sync); --timed: print the seconds
+  affinity                     CPUs of sched_getaffinity, as a list (0-1,3)
   busy SECS | sleep SECS       spin / sleep (0 or inf = forever)
   exit N                       exit with status N
   signal-wait                  print got SIGTERM|SIGHUP|SIGUSR1; exit 0 on SIGTERM
@@ -136,6 +139,7 @@ const COMMANDS: &[&str] = &[
     "signal-wait",
     "ignore-term",
     "open",
+    "affinity",
 ];
 
 fn is_command(name: &str) -> bool {
@@ -209,7 +213,11 @@ fn run(args: &[String]) -> Fallible<Outcome> {
         "write" => Ok(actions::write(
             arg(0, "PATH")?,
             number(arg(1, "MIB")?)?,
-            flags.contains_key("--direct"),
+            actions::WriteMode {
+                direct: flags.contains_key("--direct"),
+                no_sync: flags.contains_key("--no-sync"),
+                timed: flags.contains_key("--timed"),
+            },
         )),
         "busy" => Ok(actions::busy(seconds(arg(0, "SECS")?)?)),
         "sleep" => {
@@ -233,6 +241,9 @@ fn run(args: &[String]) -> Fallible<Outcome> {
         "open" => Ok(actions::open(
             arg(0, "PATH")?,
             flags.contains_key("--write"),
+        )),
+        "affinity" => ok(procfs::cpu_list(
+            &sys::affinity().map_err(|e| format!("sched_getaffinity: {e}"))?,
         )),
         "help" | "--help" | "-h" => ok(USAGE.to_string()),
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
@@ -401,6 +412,7 @@ mod tests {
         // Commands that need no arguments and do not block must not be "unknown".
         for cmd in [
             "uid", "pid", "cwd", "umask", "seccomp", "nnp", "rlimit", "groups", "hostname",
+            "affinity",
         ] {
             assert!(run(&strings(&[cmd])).is_ok(), "{cmd}");
         }

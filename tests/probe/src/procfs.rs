@@ -149,6 +149,28 @@ pub fn parse_seconds(text: &str) -> Result<Option<std::time::Duration>, String> 
     Ok((secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs)))
 }
 
+/// CPU numbers (ascending) as the kernel's list format of `Cpus_allowed_list`: `0-2,5`.
+pub fn cpu_list(cpus: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &cpu in cpus {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == cpu => *end = cpu,
+            _ => ranges.push((cpu, cpu)),
+        }
+    }
+    ranges
+        .iter()
+        .map(|&(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}-{end}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +276,13 @@ mod tests {
         );
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("x").is_err());
+    }
+
+    #[test]
+    fn cpu_lists_use_ranges_like_the_kernel() {
+        assert_eq!(cpu_list(&[1]), "1");
+        assert_eq!(cpu_list(&[0, 1]), "0-1");
+        assert_eq!(cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+        assert_eq!(cpu_list(&[]), "");
     }
 }

@@ -139,6 +139,20 @@ pub fn fork_waiter(read_end: &OwnedFd, write_end: &OwnedFd) -> io::Result<libc::
     check(pid)
 }
 
+/// The CPUs this process may run on, from sched_getaffinity(2), ascending.
+pub fn affinity() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is a plain bit array; all zeroes is a valid, empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a valid, writable cpu_set_t of `size` bytes that outlives the call.
+    check(unsafe { libc::sched_getaffinity(0, size, &mut set) })?;
+    let bits = size * 8;
+    // SAFETY: CPU_ISSET only reads `set`, for indices below its size in bits.
+    Ok((0..bits)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
 /// Waits for `pid` to end, retrying on EINTR.
 pub fn wait(pid: libc::pid_t) -> io::Result<()> {
     loop {
