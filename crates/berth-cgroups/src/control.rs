@@ -60,13 +60,13 @@ impl Cgroup {
                 return fsutil::write(&kill_file, "1");
             }
         }
-        let frozen = self.freezer().is_ok();
-        if frozen {
-            self.freeze()?;
-        }
+        // Frozen, the processes cannot fork away from the signal; a freeze that times out
+        // still signals every process (and is undone) rather than giving up.
+        let has_freezer = self.freezer().is_ok();
+        let froze = if has_freezer { self.freeze() } else { Ok(()) };
         let result = self.signal_each(sig);
-        let thawed = if frozen { self.thaw() } else { Ok(()) };
-        result.and(thawed)
+        let thawed = if has_freezer { self.thaw() } else { Ok(()) };
+        result.and(froze).and(thawed)
     }
 
     fn signal_each(&self, sig: Signal) -> Result<(), Error> {

@@ -66,7 +66,14 @@ impl Cgroup {
         }
         for controller in wanted_controllers(resources) {
             if let Some(ControllerDir::V2(_)) = self.controller(controller) {
-                self.enable_in_unified(controller)?;
+                // E.g. EBUSY when an ancestor (the caller's own cgroup, for a relative
+                // cgroupsPath) has processes: name the controller the spec needed.
+                self.enable_in_unified(controller).map_err(|e| {
+                    Error::unsupported(
+                        &format!("linux.resources ({controller})"),
+                        &format!("cannot enable {controller} on the unified hierarchy: {e}"),
+                    )
+                })?;
             }
         }
         Ok(())

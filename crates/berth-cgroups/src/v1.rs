@@ -194,10 +194,22 @@ pub(crate) fn cpu(dir: &Path, cpu: &LinuxCpu, steps: &mut Vec<Step>) -> Result<(
         .map(|q| Write::new(dir, "cpu.cfs_quota_us", q));
     push_pair(steps, period, quota);
     if let Some(burst) = cpu.burst() {
+        let why = "CFS burst needs Linux 5.14";
+        need_file(dir, "cpu.cfs_burst_us", "linux.resources.cpu.burst", why)?;
         steps.push(Step::One(Write::new(dir, "cpu.cfs_burst_us", burst)));
     }
     if let Some(idle) = cpu.idle() {
+        let why = "SCHED_IDLE cgroups need Linux 5.15";
+        need_file(dir, "cpu.idle", "linux.resources.cpu.idle", why)?;
         steps.push(Step::One(Write::new(dir, "cpu.idle", idle)));
+    }
+    if cpu.realtime_period().is_some_and(|v| v != 0) || cpu.realtime_runtime().is_some() {
+        let why = "the kernel is built without CONFIG_RT_GROUP_SCHED";
+        let setting = match cpu.realtime_runtime() {
+            Some(_) => "linux.resources.cpu.realtimeRuntime",
+            None => "linux.resources.cpu.realtimePeriod",
+        };
+        need_file(dir, "cpu.rt_runtime_us", setting, why)?;
     }
     let rt_period = cpu
         .realtime_period()

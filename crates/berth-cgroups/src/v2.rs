@@ -342,9 +342,14 @@ fn io_max(dir: &Path, io: &LinuxBlockIo, steps: &mut Vec<Step>) -> Result<(), Er
 /// cpu on v2: `cpu.weight`, `cpu.max` ("quota period" or "max period"), `cpu.max.burst`,
 /// `cpu.idle`. Realtime scheduling has no v2 interface.
 pub(crate) fn cpu(dir: &Path, cpu: &LinuxCpu, steps: &mut Vec<Step>) -> Result<(), Error> {
-    if cpu.realtime_runtime().is_some() || cpu.realtime_period().is_some() {
+    let realtime = match (cpu.realtime_runtime(), cpu.realtime_period()) {
+        (Some(_), _) => Some("linux.resources.cpu.realtimeRuntime"),
+        (None, Some(_)) => Some("linux.resources.cpu.realtimePeriod"),
+        (None, None) => None,
+    };
+    if let Some(setting) = realtime {
         return Err(Error::unsupported(
-            "linux.resources.cpu.realtimeRuntime",
+            setting,
             "cgroup v2 has no realtime cpu controls",
         ));
     }
@@ -368,6 +373,8 @@ pub(crate) fn cpu(dir: &Path, cpu: &LinuxCpu, steps: &mut Vec<Step>) -> Result<(
         steps.push(Step::One(Write::new(dir, "cpu.max", value)));
     }
     if let Some(burst) = cpu.burst() {
+        let why = "CFS burst needs Linux 5.14";
+        need_file(dir, "cpu.max.burst", "linux.resources.cpu.burst", why)?;
         steps.push(Step::One(Write::new(dir, "cpu.max.burst", burst)));
     }
     if let Some(idle) = cpu.idle() {

@@ -1312,3 +1312,28 @@ fn check_before_update_on_v1_is_the_kernel_s() {
         "4096"
     );
 }
+
+#[test]
+fn cpu_files_the_kernel_lacks_name_the_setting() {
+    let fake = Fake::v1(false, &["cpu"]);
+    fake.kernel_mkdir("/c1");
+    let cgroup = Cgroup::create(&fake.layout(), "/c1", "c1").unwrap();
+    let dir = dir_of(&cgroup, "cpu");
+    for (json, file, setting) in [
+        (r#"{"cpu": {"burst": 1000}}"#, "cpu.cfs_burst_us", "cpu.burst"),
+        (r#"{"cpu": {"idle": 1}}"#, "cpu.idle", "cpu.idle"),
+        (
+            r#"{"cpu": {"realtimePeriod": 1000000}}"#,
+            "cpu.rt_runtime_us",
+            "cpu.realtimePeriod",
+        ),
+    ] {
+        let _ = std::fs::remove_file(dir.join(file));
+        let err = cgroup.apply(&resources(json)).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("linux.resources.{setting}: unsupported"))
+                && err.contains(file),
+            "{json}: {err}"
+        );
+    }
+}

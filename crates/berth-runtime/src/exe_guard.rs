@@ -9,17 +9,6 @@
 //! read-only once (under /run, keyed by device and inode, so an upgrade gets a new one) and
 //! re-exec through it. runc and crun copy the binary into a sealed memfd on every start instead;
 //! the bind mount is made once and costs one execve per `create`/`exec`.
-//!
-//! `run` of a container with a new pid namespace and no user namespace skips it
-//! ([`run_needs_guard`]): its first process is then the only one in its pid namespace, so no
-//! container process can see it through /proc before it execs; were that execve to run this
-//! binary again, the process would run it as the namespace's init until it dies, and the
-//! namespace with it, so the file is never released for writing (ETXTBSY) while anyone in the
-//! container holds it. What remains is another container joining that pid namespace by path
-//! in the instant between `run`'s clone and execve, which needs CAP_SYS_PTRACE in the initial
-//! user namespace to open a non-dumpable process's /proc/PID/exe, that is a privileged
-//! container. `create` keeps the guard, since its process waits for `start` for as long as
-//! the caller likes.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -46,22 +35,6 @@ fn err(step: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> GuardError 
 }
 
 const DIR: &str = "/run/berth-runtime-exe";
-
-/// Does `run` of this spec need the guard? Not when it makes a new pid namespace and no user
-/// namespace (see the module documentation).
-pub fn run_needs_guard(spec: &oci_spec::runtime::Spec) -> bool {
-    use oci_spec::runtime::LinuxNamespaceType as T;
-    let namespaces = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let new_pid = namespaces
-        .iter()
-        .any(|n| n.typ() == T::Pid && n.path().is_none());
-    let user = namespaces.iter().any(|n| n.typ() == T::User);
-    !new_pid || user
-}
 
 /// Re-exec from a read-only mount of this binary unless we already run from one. Returns only
 /// when no re-exec is needed.

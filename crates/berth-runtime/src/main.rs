@@ -10,11 +10,10 @@ fn main() {
     // Commands that run this binary's code inside a container first make sure it cannot be
     // written from there: re-exec from a read-only copy before doing anything else (so the
     // command line is parsed once). Any argument naming such a verb counts; a container id
-    // that happens to be "exec" only costs an unneeded re-exec. `run` decides once it has read
-    // config.json (exe_guard::run_needs_guard).
+    // that happens to be "run" only costs an unneeded re-exec.
     let guarded = std::env::args_os()
         .skip(1)
-        .any(|a| a == "create" || a == "exec");
+        .any(|a| a == "create" || a == "run" || a == "exec");
     let guard_error = guarded
         .then(berth_runtime::exe_guard::ensure_read_only_exe)
         .and_then(Result::err);

@@ -29,6 +29,20 @@ pub enum SyncError {
     Protocol(String),
 }
 
+impl SyncError {
+    /// The other side is gone (EPIPE or ECONNRESET on send, or a closed channel).
+    pub fn is_peer_gone(&self) -> bool {
+        match self {
+            SyncError::Closed => true,
+            SyncError::Io { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(libc::EPIPE) | Some(libc::ECONNRESET)
+            ),
+            SyncError::Protocol(_) => false,
+        }
+    }
+}
+
 impl From<SyncError> for io::Error {
     fn from(e: SyncError) -> io::Error {
         match e {

@@ -133,9 +133,15 @@ pub fn with_bundle(
             drop(undo);
             return Err(e);
         }
-        // If the child has failed meanwhile this send fails; its error report is already
-        // queued on the channel and `wait_ready` reads it.
-        let _ = spawned.channel.send(&crate::sync::Msg::CgroupReady);
+        // If the child has failed meanwhile the send fails with EPIPE; its error report is
+        // already queued on the channel and `wait_ready` reads it. Any other failure leaves a
+        // child waiting for a message that will not come: undo.
+        if let Err(e) = spawned.channel.send(&crate::sync::Msg::CgroupReady) {
+            if !e.is_peer_gone() {
+                drop(undo);
+                return Err(spawn::SpawnError::from(e).into());
+            }
+        }
     }
     // A `creating` record (not fsynced: it is replaced when setup is done, and a crash leaves
     // it marked incomplete either way) lets `state` report the status and pid meanwhile.

@@ -45,9 +45,6 @@ pub enum Error {
     /// A hook.
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
-    /// The exe guard could not protect the runtime binary.
-    #[error(transparent)]
-    Guard(#[from] crate::exe_guard::GuardError),
     /// A file operation.
     #[error("{op} {path}: {cause}")]
     Io {

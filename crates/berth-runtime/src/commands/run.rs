@@ -12,10 +12,6 @@ use crate::state::Store;
 /// Run the container of `args`; returns its exit code.
 pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
     let bundle = crate::spec::load(&args.create.bundle)?;
-    if crate::exe_guard::run_needs_guard(&bundle.spec) {
-        // Re-execs (and does not return) unless we already run from a read-only copy.
-        crate::exe_guard::ensure_read_only_exe()?;
-    }
     let id = &args.create.id;
     let foreground = !args.detach;
     if foreground {
@@ -44,7 +40,13 @@ pub fn run(store: &Store, args: &RunArgs) -> Result<i32, Error> {
     // Released without `start`'s reload: we made it and still hold its lock.
     if let Err(e) = super::start::release(&created.container) {
         let c = &created.container;
-        let _ = super::delete::kill_all(c).and_then(|_| super::delete::destroy(c));
+        // Teardown goes on past a failed step; the release error is the one reported.
+        if let Err(kill) = super::delete::kill_all(c) {
+            eprintln!("cleanup: {kill}");
+        }
+        if let Err(destroy) = super::delete::destroy(c) {
+            eprintln!("cleanup: {destroy}");
+        }
         return Err(e);
     }
     drop(created.container);
