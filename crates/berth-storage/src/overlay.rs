@@ -1,0 +1,92 @@
+//! Mounting an overlay of layer directories with the new mount API (`fsopen`/`fsconfig`).
+//!
+//! Each lower directory is passed as its own `lowerdir+` parameter (Linux 6.8+), so the number
+//! of layers is not limited by the one-page option string of `mount(2)`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::CWD;
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
+
+/// Why an overlay could not be mounted.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// A mount step failed.
+    #[error("mounting overlay on {target}: {step}: {source}")]
+    Mount {
+        /// Where it was to be mounted.
+        target: PathBuf,
+        /// The step (`fsopen`, `lowerdir+ PATH`, `fsmount`, ...).
+        step: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A path could not be passed to the kernel.
+    #[error("mounting overlay on {target}: path {path} is not valid UTF-8")]
+    BadPath {
+        /// Where it was to be mounted.
+        target: PathBuf,
+        /// The offending path.
+        path: PathBuf,
+    },
+}
+
+/// The upper and work directories of a writable overlay.
+#[derive(Debug, Clone, Copy)]
+pub struct Upper<'a> {
+    /// The writable layer.
+    pub upper: &'a Path,
+    /// overlayfs's work directory, on the same filesystem as `upper`.
+    pub work: &'a Path,
+}
+
+/// Mount an overlay on `target`: `lowers` top-most first, plus an optional writable upper.
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: Option<Upper<'_>>,
+    target: &Path,
+) -> Result<(), OverlayError> {
+    let fail = |step: String| {
+        let target = target.to_path_buf();
+        move |e: rustix::io::Errno| OverlayError::Mount {
+            target,
+            step,
+            source: e.into(),
+        }
+    };
+    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(fail("fsopen".into()))?;
+    for lower in lowers {
+        let value = utf8(lower, target)?;
+        rustix::mount::fsconfig_set_string(&fs, "lowerdir+", value)
+            .map_err(fail(format!("lowerdir+ {value}")))?;
+    }
+    if let Some(Upper { upper, work }) = upper {
+        let up = utf8(upper, target)?;
+        rustix::mount::fsconfig_set_string(&fs, "upperdir", up)
+            .map_err(fail(format!("upperdir {up}")))?;
+        let wk = utf8(work, target)?;
+        rustix::mount::fsconfig_set_string(&fs, "workdir", wk)
+            .map_err(fail(format!("workdir {wk}")))?;
+    }
+    rustix::mount::fsconfig_create(&fs).map_err(fail("create".into()))?;
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(fail("fsmount".into()))?;
+    rustix::mount::move_mount(
+        &mnt,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(fail("move_mount".into()))
+}
+
+fn utf8<'p>(path: &'p Path, target: &Path) -> Result<&'p str, OverlayError> {
+    path.to_str().ok_or_else(|| OverlayError::BadPath {
+        target: target.to_path_buf(),
+        path: path.to_path_buf(),
+    })
+}
