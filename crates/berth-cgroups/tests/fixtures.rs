@@ -1320,7 +1320,11 @@ fn cpu_files_the_kernel_lacks_name_the_setting() {
     let cgroup = Cgroup::create(&fake.layout(), "/c1", "c1").unwrap();
     let dir = dir_of(&cgroup, "cpu");
     for (json, file, setting) in [
-        (r#"{"cpu": {"burst": 1000}}"#, "cpu.cfs_burst_us", "cpu.burst"),
+        (
+            r#"{"cpu": {"burst": 1000}}"#,
+            "cpu.cfs_burst_us",
+            "cpu.burst",
+        ),
         (r#"{"cpu": {"idle": 1}}"#, "cpu.idle", "cpu.idle"),
         (
             r#"{"cpu": {"realtimePeriod": 1000000}}"#,

@@ -1,0 +1,206 @@
+//! Content-addressed blob store: `<root>/blobs/sha256/<hex>`.
+//!
+//! A blob is streamed into a temporary file in the same directory while its digest
+//! is computed; it is renamed into place only after the digest matched and the data
+//! was fsynced. A mismatch leaves nothing behind, and temporary files left by a
+//! crash are removed when the store is opened.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, HashingWriter};
+
+const TMP_PREFIX: &str = ".tmp-";
+
+/// Errors from the blob store; each names the path or digest involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("blob store: creating {path}: {source}")]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("blob store: removing leftover {path}: {source}")]
+    RemoveLeftover { path: PathBuf, source: io::Error },
+    #[error("blob store: writing {expected}: {source}")]
+    Write { expected: Digest, source: io::Error },
+    #[error("digest mismatch: expected {expected}, got {actual} ({size} bytes)")]
+    DigestMismatch {
+        expected: Digest,
+        actual: Digest,
+        size: u64,
+    },
+    #[error("blob store: committing {path}: {source}")]
+    Commit { path: PathBuf, source: io::Error },
+    #[error("blob store: reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+}
+
+/// A directory of blobs named by their sha256 digest.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    dir: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (creating if needed) the store under `root`, removing temporary
+    /// files an interrupted write left behind.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let dir = root.as_ref().join("blobs").join("sha256");
+        fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let store = BlobStore { dir };
+        store.remove_leftovers()?;
+        Ok(store)
+    }
+
+    fn remove_leftovers(&self) -> Result<(), StoreError> {
+        let read_err = |source| StoreError::Read {
+            path: self.dir.clone(),
+            source,
+        };
+        for entry in fs::read_dir(&self.dir).map_err(read_err)? {
+            let path = entry.map_err(read_err)?.path();
+            let is_tmp = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(TMP_PREFIX));
+            if is_tmp {
+                fs::remove_file(&path)
+                    .map_err(|source| StoreError::RemoveLeftover { path, source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the blob with `digest` lives (whether or not it is present).
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join(digest.hex())
+    }
+
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
+    }
+
+    /// The blob's size in bytes.
+    pub fn size(&self, digest: &Digest) -> Result<u64, StoreError> {
+        let path = self.path(digest);
+        fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|source| StoreError::Read { path, source })
+    }
+
+    /// Reads a whole blob into memory (for manifests and configs).
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.path(digest);
+        fs::read(&path).map_err(|source| StoreError::Read { path, source })
+    }
+
+    /// Opens a blob for streaming.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, StoreError> {
+        let path = self.path(digest);
+        File::open(&path).map_err(|source| StoreError::Read { path, source })
+    }
+
+    /// Stores in-memory data and returns its digest.
+    pub fn put_bytes(&self, data: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(data);
+        self.put(&digest, data)?;
+        Ok(digest)
+    }
+
+    /// Streams `reader` into the store, verifying it hashes to `expected`.
+    /// Returns the number of bytes stored. On any error nothing is left behind.
+    pub fn put(&self, expected: &Digest, mut reader: impl Read) -> Result<u64, StoreError> {
+        let write_err = |source| StoreError::Write {
+            expected: expected.clone(),
+            source,
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.dir)
+            .map_err(write_err)?;
+        let mut writer = HashingWriter::new(tmp);
+        io::copy(&mut reader, &mut writer).map_err(write_err)?;
+        let (tmp, actual, size) = writer.finish();
+        if actual != *expected {
+            return Err(StoreError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+                size,
+            });
+        }
+        self.commit(tmp, expected)?;
+        Ok(size)
+    }
+
+    fn commit(&self, mut tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.path(digest);
+        let commit_err = |source| StoreError::Commit {
+            path: path.clone(),
+            source,
+        };
+        tmp.flush().map_err(commit_err)?;
+        tmp.as_file().sync_all().map_err(commit_err)?;
+        tmp.persist(&path).map_err(|e| commit_err(e.error))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(commit_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(store: &BlobStore) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&store.dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn put_stores_under_the_digest() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(root.path()).expect("open");
+        let digest = store.put_bytes(b"layer data").expect("put");
+        assert_eq!(digest, Digest::of(b"layer data"));
+        assert_eq!(store.read(&digest).expect("read"), b"layer data");
+        assert!(root
+            .path()
+            .join("blobs/sha256")
+            .join(digest.hex())
+            .is_file());
+        assert_eq!(names(&store), vec![digest.hex().to_owned()]);
+    }
+
+    #[test]
+    fn mismatch_names_both_digests_and_leaves_nothing() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(root.path()).expect("open");
+        let expected = Digest::of(b"what the manifest said");
+        let err = store
+            .put(&expected, &b"what arrived"[..])
+            .expect_err("mismatch");
+        let message = err.to_string();
+        assert!(message.contains(&expected.to_string()), "{message}");
+        assert!(
+            message.contains(&Digest::of(b"what arrived").to_string()),
+            "{message}"
+        );
+        assert!(names(&store).is_empty(), "left behind: {:?}", names(&store));
+    }
+
+    #[test]
+    fn open_removes_leftover_temporary_files() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(root.path()).expect("open");
+        let kept = store.put_bytes(b"kept").expect("put");
+        fs::write(store.dir.join(".tmp-crashed"), b"half a layer").expect("write leftover");
+        let store = BlobStore::open(root.path()).expect("reopen");
+        assert_eq!(names(&store), vec![kept.hex().to_owned()]);
+    }
+}

@@ -1,0 +1,182 @@
+//! Failure modes and the bearer-token flow, against a tiny fake HTTP server.
+
+mod support;
+
+use std::time::Duration;
+
+use berth_image::manifest::{Descriptor, OCI_LAYER_GZIP};
+use berth_image::{BlobStore, Client, ClientOptions, Credentials, Digest};
+use support::fake::{response, FakeServer, Seen};
+
+fn client(host: &str, credentials: Option<Credentials>) -> Client {
+    let options = ClientOptions {
+        credentials,
+        retries: 2,
+        backoff: Duration::from_millis(10),
+        ..ClientOptions::default()
+    };
+    Client::new(host, host, options)
+}
+
+fn blob_files(dir: &tempfile::TempDir) -> usize {
+    std::fs::read_dir(dir.path().join("blobs/sha256"))
+        .expect("read_dir")
+        .count()
+}
+
+const BLOB: &[u8] = b"the whole layer, all of it";
+
+#[test]
+fn truncated_download_is_retried_then_reported() {
+    let server = FakeServer::start(Box::new(|_: &Seen, _| {
+        let mut out = response("200 OK", &[], BLOB);
+        out.truncate(out.len() - 10);
+        out
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path()).expect("store");
+    let blob = Descriptor::new(OCI_LAYER_GZIP, Digest::of(BLOB), BLOB.len() as u64);
+    let err = client(&server.host, None)
+        .fetch_blob("x/y", &blob, &store)
+        .expect_err("truncated")
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "truncated download: got {} of {} bytes",
+            BLOB.len() - 10,
+            BLOB.len()
+        )),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 3, "one try and two retries");
+    assert_eq!(blob_files(&dir), 0);
+}
+
+#[test]
+fn server_errors_and_rate_limits_are_retried() {
+    let server = FakeServer::start(Box::new(|_: &Seen, index| match index {
+        0 => response("503 Service Unavailable", &[], b""),
+        1 => response("429 Too Many Requests", &[], b""),
+        _ => response("200 OK", &[], BLOB),
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path()).expect("store");
+    let blob = Descriptor::new(OCI_LAYER_GZIP, Digest::of(BLOB), BLOB.len() as u64);
+    assert_eq!(
+        client(&server.host, None)
+            .fetch_blob("x/y", &blob, &store)
+            .expect("retried"),
+        BLOB.len() as u64
+    );
+    assert_eq!(store.read(&blob.digest).expect("stored"), BLOB);
+}
+
+#[test]
+fn client_errors_are_not_retried() {
+    let server = FakeServer::start(Box::new(|_: &Seen, _| {
+        response(
+            "404 Not Found",
+            &[],
+            br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#,
+        )
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path()).expect("store");
+    let blob = Descriptor::new(OCI_LAYER_GZIP, Digest::of(BLOB), BLOB.len() as u64);
+    let err = client(&server.host, None)
+        .fetch_blob("x/y", &blob, &store)
+        .expect_err("404")
+        .to_string();
+    assert!(
+        err.contains("blob unknown") && err.contains(&blob.digest.to_string()),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+/// A registry that wants a bearer token from its own `/token` endpoint, which
+/// wants basic credentials alice:pw.
+fn bearer_registry() -> FakeServer {
+    let realm = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let realm_for_handler = std::sync::Arc::clone(&realm);
+    let server = FakeServer::start(Box::new(move |seen: &Seen, _| {
+        let realm = realm_for_handler.get().cloned().unwrap_or_default();
+        if seen.target.starts_with("/token?") {
+            let basic = Credentials::new("alice", "pw").basic_header();
+            if seen.authorization.as_deref() != Some(basic.as_str()) {
+                return response("401 Unauthorized", &[], b"");
+            }
+            let token = if seen.target.contains("scope=repository%3Ax%2Fy%3Apull") {
+                "pull-token"
+            } else {
+                "other"
+            };
+            return response(
+                "200 OK",
+                &[],
+                format!(r#"{{"token":"{token}"}}"#).as_bytes(),
+            );
+        }
+        if seen.authorization.as_deref() == Some("Bearer pull-token") {
+            return response(
+                "200 OK",
+                &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                b"{}",
+            );
+        }
+        let challenge =
+            format!(r#"Bearer realm="{realm}",service="fake",scope="repository:x/y:pull""#);
+        response("401 Unauthorized", &[("WWW-Authenticate", &challenge)], b"")
+    }));
+    realm
+        .set(format!("http://{}/token", server.host))
+        .expect("realm");
+    server
+}
+
+#[test]
+fn bearer_token_flow_caches_the_token_per_scope() {
+    let server = bearer_registry();
+    let client = client(&server.host, Some(Credentials::new("alice", "pw")));
+    for _ in 0..2 {
+        let manifest = client
+            .get_manifest("x/y", "latest")
+            .expect("manifest with token");
+        assert_eq!(manifest.bytes, b"{}");
+    }
+    let token_requests = server
+        .requests()
+        .iter()
+        .filter(|s| s.target.starts_with("/token?"))
+        .count();
+    assert_eq!(
+        token_requests,
+        1,
+        "the token was not cached: {:?}",
+        server.requests()
+    );
+    let token_request = server
+        .requests()
+        .into_iter()
+        .find(|s| s.target.starts_with("/token?"))
+        .expect("token request");
+    assert!(
+        token_request.target.contains("service=fake"),
+        "{}",
+        token_request.target
+    );
+}
+
+#[test]
+fn bearer_token_with_wrong_password_is_a_clear_error() {
+    let server = bearer_registry();
+    let client = client(&server.host, Some(Credentials::new("alice", "nope")));
+    let err = client
+        .get_manifest("x/y", "latest")
+        .expect_err("wrong password")
+        .to_string();
+    assert!(
+        err.contains("authentication failed") && err.contains("wrong username or password"),
+        "{err}"
+    );
+}
