@@ -134,6 +134,6 @@ fn set_v2(dir: &Path, frozen: bool) -> Result<(), Error> {
 }
 
 fn v2_frozen(dir: &Path) -> Result<bool, Error> {
-    let events = fsutil::parse_flat_keyed(&fsutil::read(&dir.join("cgroup.events"))?);
-    Ok(events.get("frozen") == Some(&1))
+    let events = fsutil::read(&dir.join("cgroup.events"))?;
+    Ok(fsutil::key(&events, "frozen") == 1)
 }

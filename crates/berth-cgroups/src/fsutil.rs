@@ -66,14 +66,19 @@ pub(crate) fn parse_u64(path: &Path, text: &str) -> Result<u64, Error> {
     })
 }
 
-/// `key value` lines (memory.stat, cpu.stat, cgroup.events) into a map; other lines are skipped.
-pub(crate) fn parse_flat_keyed(text: &str) -> std::collections::BTreeMap<String, u64> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let key = fields.next()?;
-            let value = fields.next()?.parse().ok()?;
-            Some((key.to_string(), value))
-        })
-        .collect()
+/// `key value` lines (memory.stat, cpu.stat, memory.events); other lines are skipped.
+pub(crate) fn keyed(text: &str) -> impl Iterator<Item = (&str, u64)> {
+    text.lines().filter_map(|line| {
+        let mut fields = line.split_whitespace();
+        let key = fields.next()?;
+        let value = fields.next()?.parse().ok()?;
+        Some((key, value))
+    })
+}
+
+/// The value of `key` in a `key value` file, 0 when absent.
+pub(crate) fn key(text: &str, key: &str) -> u64 {
+    keyed(text)
+        .find(|(k, _)| *k == key)
+        .map_or(0, |(_, value)| value)
 }

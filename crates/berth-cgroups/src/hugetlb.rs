@@ -41,7 +41,7 @@ pub(crate) fn plan(
     limits: &[LinuxHugepageLimit],
     steps: &mut Vec<Step>,
 ) -> Result<(), Error> {
-    let sizes = page_sizes(dir, files)?;
+    let sizes = page_sizes(dir, &format!(".{}", files.limit))?;
     if sizes.is_empty() {
         return Err(Error::unsupported(
             SETTING,
@@ -85,18 +85,18 @@ pub(crate) fn plan(
     Ok(())
 }
 
-/// The `<size>` of every `hugetlb.<size>.<limit file>` in `dir`, smallest first.
-fn page_sizes(dir: &Path, files: &Files) -> Result<Vec<String>, Error> {
+/// The `<size>` of every `hugetlb.<size><suffix>` file in `dir`, smallest first (a size never
+/// has a dot, so `.rsvd.` files are not sizes).
+pub(crate) fn page_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>, Error> {
     let entries = fs::read_dir(dir).map_err(|source| Error::Read {
         path: dir.to_path_buf(),
         source,
     })?;
-    let suffix = format!(".{}", files.limit);
     let mut sizes: Vec<String> = entries
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let size = name.strip_prefix("hugetlb.")?.strip_suffix(&suffix)?;
+            let size = name.strip_prefix("hugetlb.")?.strip_suffix(suffix)?;
             (!size.contains('.')).then(|| size.to_string())
         })
         .collect();

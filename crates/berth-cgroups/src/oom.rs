@@ -160,8 +160,8 @@ impl OomWatcher {
         };
         let text = String::from_utf8_lossy(&buf[..n]);
         Ok(Counts {
-            oom_kill: value(&text, "oom_kill"),
-            killer_disabled: value(&text, "oom_kill_disable") == 1,
+            oom_kill: fsutil::key(&text, "oom_kill"),
+            killer_disabled: fsutil::key(&text, "oom_kill_disable") == 1,
         })
     }
 }
@@ -184,7 +184,7 @@ impl Cgroup {
             Some(ControllerDir::V2(dir)) => dir.join("memory.events"),
             None => return Ok(0),
         };
-        Ok(fsutil::read_optional(&path)?.map_or(0, |text| value(&text, "oom_kill")))
+        Ok(fsutil::read_optional(&path)?.map_or(0, |text| fsutil::key(&text, "oom_kill")))
     }
 }
 
@@ -243,13 +243,4 @@ fn read_error(path: &Path, source: io::Error) -> OomError {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// The value of `key` in `key value` lines, 0 when absent.
-fn value(text: &str, key: &str) -> u64 {
-    text.lines()
-        .filter_map(|line| line.split_once(' '))
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0)
 }

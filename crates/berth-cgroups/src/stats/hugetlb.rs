@@ -3,8 +3,6 @@
 //! In hybrid mode hugetlb may be a cgroup2 controller: its files are read there.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::Path;
 
 use super::source::{key, u64_or_zero, Buf, Source};
 use super::HugetlbStats;
@@ -39,7 +37,7 @@ impl HugetlbFiles {
         };
         let suffix = if v2 { ".current" } else { ".usage_in_bytes" };
         let mut sizes = Vec::new();
-        for size in page_sizes(dir, suffix)? {
+        for size in crate::hugetlb::page_sizes(dir, suffix)? {
             let open = |name: &str| Source::open(dir, &format!("hugetlb.{size}.{name}"));
             let files = if v2 {
                 SizeFiles::V2 {
@@ -84,27 +82,4 @@ impl HugetlbFiles {
         }
         Ok(out)
     }
-}
-
-/// The page sizes of `hugetlb.<size><suffix>` files in `dir`, sorted. `.rsvd.` files (a size
-/// never has a dot) are not sizes.
-fn page_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>, Error> {
-    let read_error = |source| Error::Read {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut sizes = Vec::new();
-    for entry in fs::read_dir(dir).map_err(read_error)? {
-        let name = entry.map_err(read_error)?.file_name();
-        let size = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("hugetlb."))
-            .and_then(|n| n.strip_suffix(suffix))
-            .filter(|size| !size.contains('.'));
-        if let Some(size) = size {
-            sizes.push(size.to_string());
-        }
-    }
-    sizes.sort();
-    Ok(sizes)
 }

@@ -118,19 +118,4 @@ pub(crate) fn limit_or_none(source: &Option<Source>, buf: &mut Buf) -> Result<Op
     }
 }
 
-/// `key value` lines (memory.stat, cpu.stat, memory.events); other lines are skipped.
-pub(crate) fn keyed(text: &str) -> impl Iterator<Item = (&str, u64)> {
-    text.lines().filter_map(|line| {
-        let mut fields = line.split_whitespace();
-        let key = fields.next()?;
-        let value = fields.next()?.parse().ok()?;
-        Some((key, value))
-    })
-}
-
-/// The value of `key` in a `key value` file, 0 when absent.
-pub(crate) fn key(text: &str, key: &str) -> u64 {
-    keyed(text)
-        .find(|(k, _)| *k == key)
-        .map_or(0, |(_, value)| value)
-}
+pub(crate) use crate::fsutil::{key, keyed};

@@ -3,6 +3,7 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use berth_cgroups::{Cgroup, Layout};
@@ -44,18 +45,7 @@ pub fn with_bundle(
         pid: None,
     };
     let spec = &bundle.spec;
-    let fifo_path = dir.join("exec.fifo");
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .map_err(|e| io("create exec fifo", &fifo_path)(e.into()))?;
-    // Read-write, so opening never blocks; the child reads one byte from it on `start`.
-    let fifo: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&fifo_path)
-        .map_err(io("open exec fifo", &fifo_path))?
-        .into();
-
+    let fifo = open_exec_fifo(&dir)?;
     let layout = Layout::detect()?;
     let cgroup = Cgroup::open(&layout, &crate::cgroup::cgroups_path(spec), &args.id)?;
     undo.cgroup = Some(cgroup.clone());
@@ -79,14 +69,7 @@ pub fn with_bundle(
         .as_ref()
         .ok_or_else(|| Error::Invalid("process missing".into()))?;
     let created = crate::util::rfc3339_nano(SystemTime::now());
-    let mut hook_state = serde_json::json!({
-        "ociVersion": spec.version(),
-        "id": args.id,
-        "status": "creating",
-        "pid": 0,
-        "bundle": bundle.dir,
-        "annotations": spec.annotations(),
-    });
+    let mut hook_state = creating_state(&args.id, &bundle);
     let config = Config {
         id: &args.id,
         spec,
@@ -97,17 +80,7 @@ pub fn with_bundle(
             fifo,
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
-            cgroup_dirs: cgroup
-                .paths()
-                .into_iter()
-                .map(|(name, dir)| {
-                    let name = name
-                        .strip_prefix("name=")
-                        .map(str::to_string)
-                        .unwrap_or(name);
-                    (name, dir)
-                })
-                .collect(),
+            cgroup_dirs: cgroup_dirs(&cgroup),
             hook_state: hook_state.to_string(),
         },
         plan,
@@ -128,19 +101,10 @@ pub fn with_bundle(
     let spawned = spawn::spawn(config, &parent)?;
     undo.pid = Some(spawned.pid);
     if cgroup_later {
-        if let Err(e) = make_cgroup(&cgroup, spec) {
+        if let Err(e) = make_cgroup_for(&cgroup, spec, &spawned.channel) {
             // Kill the child while the channel is still open, so it has nothing to report.
             drop(undo);
             return Err(e);
-        }
-        // If the child has failed meanwhile the send fails with EPIPE; its error report is
-        // already queued on the channel and `wait_ready` reads it. Any other failure leaves a
-        // child waiting for a message that will not come: undo.
-        if let Err(e) = spawned.channel.send(&crate::sync::Msg::CgroupReady) {
-            if !e.is_peer_gone() {
-                drop(undo);
-                return Err(spawn::SpawnError::from(e).into());
-            }
         }
     }
     // A `creating` record (not fsynced: it is replaced when setup is done, and a crash leaves
@@ -159,17 +123,14 @@ pub fn with_bundle(
     state::save_with(&dir, &saved, false)?;
     saved.phase = Phase::Created;
     hook_state["pid"] = spawned.pid.into();
-    let pid = spawned.pid;
-    let finished = spawn::wait_ready(&spawned.channel, spec, &hook_state.to_string(), &|| {
-        cgroup.add_pid(pid)
-    })
-    .map_err(|e| diagnose(e, &cgroup))
-    .and_then(|()| Ok(state::save(&dir, &saved)?))
-    .and_then(|()| match &args.pid_file {
-        Some(pid_file) => write_replace(pid_file, pid.to_string().as_bytes(), false)
-            .map_err(io("write pid file", pid_file)),
-        None => Ok(()),
-    });
+    let finished = finish(
+        &spawned,
+        &cgroup,
+        &hook_state.to_string(),
+        &dir,
+        &saved,
+        args,
+    );
     if let Err(e) = finished {
         // Kill the child while the channel is still open, so it cannot report a second error.
         drop(undo);
@@ -181,6 +142,84 @@ pub fn with_bundle(
         cgroup,
         container: Container::locked(dir, saved, lock),
     })
+}
+
+/// The exec fifo in the container's directory, opened read-write (so opening never blocks); the
+/// child reads one byte from it on `start`.
+fn open_exec_fifo(dir: &Path) -> Result<OwnedFd, Error> {
+    let path = dir.join("exec.fifo");
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| io("create exec fifo", &path)(e.into()))?;
+    Ok(std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(io("open exec fifo", &path))?
+        .into())
+}
+
+/// The state document hooks get while the container is being created.
+fn creating_state(id: &str, bundle: &crate::spec::Bundle) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": bundle.spec.version(),
+        "id": id,
+        "status": "creating",
+        "pid": 0,
+        "bundle": bundle.dir,
+        "annotations": bundle.spec.annotations(),
+    })
+}
+
+/// The cgroup directories to bind at a `cgroup` mount, by hierarchy name (`name=systemd` as
+/// `systemd`).
+fn cgroup_dirs(cgroup: &Cgroup) -> Vec<(String, PathBuf)> {
+    cgroup
+        .paths()
+        .into_iter()
+        .map(|(name, dir)| match name.strip_prefix("name=") {
+            Some(short) => (short.to_string(), dir),
+            None => (name, dir),
+        })
+        .collect()
+}
+
+/// The late cgroup of v1/hybrid: make it while the child sets up, then tell the child.
+fn make_cgroup_for(
+    cgroup: &Cgroup,
+    spec: &oci_spec::runtime::Spec,
+    channel: &crate::sync::Channel,
+) -> Result<(), Error> {
+    make_cgroup(cgroup, spec)?;
+    // If the child has failed meanwhile the send fails with EPIPE; its error report is already
+    // queued on the channel and `wait_ready` reads it. Any other failure would leave the child
+    // waiting for a message that will not come.
+    match channel.send(&crate::sync::Msg::CgroupReady) {
+        Err(e) if !e.is_peer_gone() => Err(spawn::SpawnError::from(e).into()),
+        _ => Ok(()),
+    }
+}
+
+/// The rest of setup: hooks and placement until `Ready`, then the created state and pid file.
+fn finish(
+    spawned: &spawn::Spawned,
+    cgroup: &Cgroup,
+    hook_state: &str,
+    dir: &Path,
+    saved: &Saved,
+    args: &CreateArgs,
+) -> Result<(), Error> {
+    let pid = spawned.pid;
+    spawn::wait_ready(&spawned.channel, &saved.spec, hook_state, &|| {
+        cgroup.add_pid(pid)
+    })
+    .map_err(|e| diagnose(e, cgroup))?;
+    state::save(dir, saved)?;
+    match &args.pid_file {
+        Some(pid_file) => write_replace(pid_file, pid.to_string().as_bytes(), false)
+            .map_err(io("write pid file", pid_file)),
+        None => Ok(()),
+    }
 }
 
 /// Create the container's cgroup directories and apply `linux.resources` with the default
