@@ -8,7 +8,12 @@
 //! from, so we make sure that mount is read-only: if ours is not, we bind-mount the binary
 //! read-only once (under /run, keyed by device and inode, so an upgrade gets a new one) and
 //! re-exec through it. runc and crun copy the binary into a sealed memfd on every start instead;
-//! the bind mount is made once and costs one execve per `create`/`exec`.
+//! the bind mount is made once and costs one execve per `create`/`run`/`exec`.
+//!
+//! Every one of them needs it, including `run` of a container alone in a new pid namespace (a
+//! shortcut tried and withdrawn): its init can exec `/proc/self/exe`, run this binary as pid 1
+//! with the container's dynamic loader and `LD_PRELOAD`, keep an fd to it and exec something
+//! else; the binary is then no longer busy and the fd opens for writing.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
