@@ -570,8 +570,7 @@ fn seccomp_errno_profile() {
 
 #[test]
 fn terminal_via_console_socket() {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsFd, AsRawFd};
     need_root!();
     let rt = Runtime::berth();
     let mut b = Bundle::new(&["/bin/sh", "-c", "echo tty=$(tty); echo hello-from-the-tty"]);
@@ -588,33 +587,19 @@ fn terminal_via_console_socket() {
         .expect("runtime connected to the console socket");
     stream.set_nonblocking(false).unwrap();
     let mut buf = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .unwrap();
-    let mut master = None;
-    for c in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            master = fds.first().copied();
-        }
-    }
+    let (_, master) = berth_sys::recv_fd(stream.as_fd(), &mut buf).unwrap();
     let master = master.expect("an fd over SCM_RIGHTS");
     let out = rt.run(&["start", &id]);
     assert!(out.status.success(), "start: {}", stderr(&out));
     let mut text = Vec::new();
     let mut chunk = [0u8; 1024];
     while !String::from_utf8_lossy(&text).contains("hello-from-the-tty") {
-        match nix::unistd::read(master, &mut chunk) {
+        match nix::unistd::read(master.as_raw_fd(), &mut chunk) {
             Ok(0) | Err(_) => break, // EIO once the slave side is closed
             Ok(n) => text.extend_from_slice(&chunk[..n]),
         }
     }
-    let _ = nix::unistd::close(master);
+    drop(master);
     let text = String::from_utf8_lossy(&text);
     assert!(text.contains("hello-from-the-tty"), "{text:?}");
     assert!(text.contains("tty=/dev/pts/"), "{text:?}");
@@ -670,8 +655,7 @@ fn readable(fd: std::os::fd::BorrowedFd<'_>) -> bool {
 /// answers every notification with `errno` until the filter has no users left (hang-up).
 /// Never blocks for good: a runtime that never connects gives `None`.
 fn seccomp_agent(listener: std::os::unix::net::UnixListener, errno: i32) -> Option<(Value, usize)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd};
     if !readable(listener.as_fd()) {
         return None;
     }
@@ -680,26 +664,8 @@ fn seccomp_agent(listener: std::os::unix::net::UnixListener, errno: i32) -> Opti
         return None;
     }
     let mut buf = vec![0u8; 64 * 1024];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd came with the state");
-    let len = msg.bytes;
-    // SAFETY: the fd was just received with SCM_RIGHTS and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (len, fd) = berth_sys::recv_fd(stream.as_fd(), &mut buf).unwrap();
+    let fd = fd.expect("an fd came with the state");
     let state: Value = serde_json::from_slice(&buf[..len]).unwrap();
     let mut answered = 0;
     // The notify fd hangs up once every process using the filter is gone.
