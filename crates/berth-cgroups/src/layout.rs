@@ -64,7 +64,7 @@ pub struct Layout {
     pub(crate) kernel: Option<KernelRelease>,
 }
 
-/// A kernel release, `major.minor` (from `/proc/sys/kernel/osrelease`).
+/// A kernel release, `major.minor` (from uname(2)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KernelRelease {
     pub major: u32,
@@ -122,9 +122,12 @@ impl Layout {
     pub fn detect() -> Result<Layout, Error> {
         let mountinfo = fsutil::read(Path::new("/proc/self/mountinfo"))?;
         let own = fsutil::read(Path::new("/proc/self/cgroup"))?;
-        let release = fsutil::read_optional(Path::new("/proc/sys/kernel/osrelease"))?;
         let mut layout = Layout::from_files(&mountinfo, &own)?;
-        layout.kernel = release.as_deref().and_then(KernelRelease::parse);
+        // One uname(2), not an open/read/close of /proc/sys/kernel/osrelease: this runs on
+        // every container start.
+        layout.kernel = nix::sys::utsname::uname()
+            .ok()
+            .and_then(|u| KernelRelease::parse(&u.release().to_string_lossy()));
         Ok(layout)
     }
 
