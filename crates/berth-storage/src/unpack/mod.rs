@@ -194,7 +194,9 @@ impl Unpacker<'_> {
             mode: 0,
             ..header.meta
         };
-        fsops::set_owner_and_mode(parent.as_fd(), &name, &meta, false, entry)
+        fsops::set_owner_and_mode(parent.as_fd(), &name, &meta, false, entry)?;
+        // The `.wh.` entry's times, so the same layer always unpacks to the same metadata.
+        fsops::set_times(parent.as_fd(), &name, &meta, entry)
     }
 
     fn create(
