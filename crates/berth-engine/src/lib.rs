@@ -1,1 +1,7 @@
-//! SQLite state, spec generation, run/stop/rm/exec/logs/stats orchestration. (Not built yet: issue 5.)
+//! The engine behind the `berth` CLI. Today: images (pull, push, tag, remove, save, load,
+//! import, garbage collection) over `berth-image` and `berth-storage`. The CLI crate only parses
+//! arguments and prints what these functions return.
+#![forbid(unsafe_code)]
+
+pub mod images;
+pub mod paths;

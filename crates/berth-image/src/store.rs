@@ -32,6 +32,8 @@ pub enum StoreError {
     Commit { path: PathBuf, source: io::Error },
     #[error("blob store: reading {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error("blob store: removing {path}: {source}")]
+    Remove { path: PathBuf, source: io::Error },
 }
 
 /// A directory of blobs named by their sha256 digest.
@@ -100,6 +102,32 @@ impl BlobStore {
     pub fn open_blob(&self, digest: &Digest) -> Result<File, StoreError> {
         let path = self.path(digest);
         File::open(&path).map_err(|source| StoreError::Read { path, source })
+    }
+
+    /// Every stored blob, in no particular order.
+    pub fn list(&self) -> Result<Vec<Digest>, StoreError> {
+        let read_err = |source| StoreError::Read {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut digests = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(read_err)? {
+            let name = entry.map_err(read_err)?.file_name();
+            if let Ok(digest) = format!("sha256:{}", name.to_string_lossy()).parse() {
+                digests.push(digest);
+            }
+        }
+        Ok(digests)
+    }
+
+    /// Removes a blob; a missing one is not an error.
+    pub fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Remove { path, source }),
+        }
     }
 
     /// Stores in-memory data and returns its digest.

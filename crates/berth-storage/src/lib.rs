@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod compression;
+pub mod images;
 pub mod overlay;
 pub mod store;
 pub mod unpack;
 
 pub use compression::{decompressed, Compression, Decompressed};
+pub use images::{Image, ImageLayer, ImageStore, ImageStoreError, Locked};
 pub use overlay::{mount_overlay, OverlayError, Upper};
 pub use store::{chain_id, Layer, LayerStore, StoreError};
 pub use unpack::{unpack, UnpackError, UnpackOptions, UnpackStats};

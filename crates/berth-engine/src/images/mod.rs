@@ -1,0 +1,111 @@
+//! Images: the stores behind `berth pull/push/images/rmi/tag/save/load/import`, and the
+//! operations on them. Names the user types are resolved here, as docker does: a reference
+//! first (`busybox` is `docker.io/library/busybox:latest`), then an image ID prefix.
+
+mod config;
+mod pull;
+mod push;
+mod record;
+mod remove;
+
+use std::path::{Path, PathBuf};
+
+use berth_image::{BlobStore, Reference};
+use berth_storage::{Image, ImageStore, LayerStore};
+
+pub use config::{ConfigError, ImageConfig};
+pub use pull::{PullError, PullOptions};
+pub use push::PushError;
+pub use record::{dir_size, record_for, RecordError};
+pub use remove::{short_id, GcLock, RemoveError, Removed};
+
+/// Why an image operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImagesError {
+    /// No image by that name or ID.
+    #[error("No such image: {name}")]
+    NoSuchImage {
+        /// What the user typed.
+        name: String,
+    },
+    /// The blob store could not be opened or read.
+    #[error("{0}")]
+    Blobs(#[from] berth_image::StoreError),
+    /// The layer store could not be opened or read.
+    #[error("{0}")]
+    Layers(#[from] berth_storage::StoreError),
+    /// The image store could not be opened or read.
+    #[error("{0}")]
+    Records(#[from] berth_storage::ImageStoreError),
+    /// An image config is unreadable.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+}
+
+/// The image side of a storage root: blobs, unpacked layers and image records.
+#[derive(Debug)]
+pub struct Images {
+    root: PathBuf,
+    /// Content-addressed blobs (`blobs/sha256/`).
+    pub blobs: BlobStore,
+    /// Unpacked layers, keyed by chainID.
+    pub layers: LayerStore,
+    /// Image records and their names.
+    pub records: ImageStore,
+}
+
+impl Images {
+    /// Open the stores under `storage_root`, creating them if needed and removing what a crash
+    /// left half-written.
+    pub fn open(storage_root: &Path) -> Result<Images, ImagesError> {
+        Ok(Images {
+            root: storage_root.to_path_buf(),
+            blobs: BlobStore::open(storage_root)?,
+            layers: LayerStore::open(storage_root)?,
+            records: ImageStore::open(storage_root)?,
+        })
+    }
+
+    /// The storage root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The image `name` refers to: a reference (tag or digest), else an image ID or prefix.
+    pub fn resolve(&self, name: &str) -> Result<Image, ImagesError> {
+        if let Some(canonical) = canonical_name(name) {
+            if let Some(image) = self.records.by_name(&canonical)? {
+                return Ok(image);
+            }
+        }
+        self.records
+            .by_id_prefix(name)?
+            .ok_or_else(|| ImagesError::NoSuchImage {
+                name: name.to_owned(),
+            })
+    }
+
+    /// The parsed config of `image`.
+    pub fn config(&self, image: &Image) -> Result<ImageConfig, ImagesError> {
+        Ok(ImageConfig::read(&self.blobs, &image.id)?)
+    }
+}
+
+/// The canonical form of a name (`busybox` → `docker.io/library/busybox:latest`), if it
+/// parses as a reference.
+pub fn canonical_name(name: &str) -> Option<String> {
+    name.parse::<Reference>().ok().map(|r| r.to_string())
+}
+
+/// How docker shows a repository: `busybox` for `docker.io/library/busybox`, `user/x` for
+/// other Docker Hub repositories, `host:port/x` for the rest.
+pub fn familiar_repository(reference: &Reference) -> String {
+    match reference.registry() {
+        "docker.io" => reference
+            .repository()
+            .strip_prefix("library/")
+            .unwrap_or(reference.repository())
+            .to_owned(),
+        registry => format!("{registry}/{}", reference.repository()),
+    }
+}

@@ -1,0 +1,96 @@
+//! `pull` and `push`.
+
+use anyhow::Result;
+use berth_engine::images::{Images, PullOptions};
+use berth_image::{ClientOptions, Credentials, Platform};
+
+use super::images::familiar;
+use crate::cli::{PullArgs, PushArgs, RegistryArgs};
+
+/// The client options for a command: `--tls-verify`, `--creds`, else the stored login.
+pub fn client_options(args: &RegistryArgs, registry: &str) -> Result<ClientOptions> {
+    let credentials = match &args.creds {
+        Some(creds) => {
+            let (user, password) = creds.split_once(':').unwrap_or((creds, ""));
+            Some(Credentials::new(user, password))
+        }
+        None => super::login::stored_credentials(registry)?,
+    };
+    Ok(ClientOptions {
+        credentials,
+        insecure: !args.tls_verify,
+        ..ClientOptions::default()
+    })
+}
+
+/// `pull`.
+pub fn pull(images: &Images, args: &PullArgs) -> Result<()> {
+    let reference = super::images::check_reference(&args.name)?;
+    let platform = match &args.platform {
+        Some(p) => Some(p.parse::<Platform>().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let options = PullOptions {
+        platform,
+        client: client_options(&args.registry, reference.registry())?,
+    };
+    if !args.quiet {
+        if !args.name.contains(':') && reference.digest().is_none() {
+            println!("Using default tag: latest");
+        }
+        let what = reference
+            .tag()
+            .map(str::to_owned)
+            .or_else(|| reference.digest().map(ToString::to_string))
+            .unwrap_or_default();
+        println!("{what}: Pulling from {}", reference.repository());
+    }
+    let image = images.pull(&args.name, &options)?;
+    if !args.quiet {
+        for layer in &image.layers {
+            println!(
+                "{}: Pull complete",
+                &layer.blob.trim_start_matches("sha256:")[..12]
+            );
+        }
+        if let Some(digest) = image.repo_digests.iter().find_map(|d| d.rsplit_once('@')) {
+            println!("Digest: {}", digest.1);
+        }
+        println!(
+            "Status: Image is up to date for {}",
+            familiar(&reference.to_string())
+        );
+    }
+    println!("{reference}");
+    Ok(())
+}
+
+/// `push`.
+pub fn push(images: &Images, args: &PushArgs) -> Result<()> {
+    let reference = super::images::check_reference(&args.name)?;
+    let options = client_options(&args.registry, reference.registry())?;
+    if !args.quiet {
+        println!(
+            "The push refers to repository [{}/{}]",
+            reference.registry(),
+            reference.repository()
+        );
+    }
+    let report = images.push(&args.name, &options)?;
+    if !args.quiet {
+        for (digest, outcome) in &report.blobs {
+            let what = match outcome {
+                berth_image::PushOutcome::AlreadyExists => "Layer already exists",
+                berth_image::PushOutcome::Mounted => "Mounted from another repository",
+                berth_image::PushOutcome::Uploaded => "Pushed",
+            };
+            println!("{}: {what}", &digest.hex()[..12]);
+        }
+        if let Some(top) = report.manifests.last() {
+            let size = images.blobs.size(top).unwrap_or(0);
+            let tag = reference.tag().unwrap_or("latest");
+            println!("{tag}: digest: {top} size: {size}");
+        }
+    }
+    Ok(())
+}

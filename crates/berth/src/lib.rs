@@ -1,1 +1,0 @@
-//! The berth CLI: argument parsing and output only. (Not built yet: issue 5.)

@@ -1,0 +1,52 @@
+//! `berth`: parse the command line, run the command, print errors once.
+
+mod cli;
+mod commands;
+mod format;
+mod template;
+
+use anyhow::Result;
+use berth_engine::images::Images;
+use clap::Parser;
+
+use cli::{Cli, Command, ImageCommand, SystemCommand};
+use commands::{df, images, registry};
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn open_images(cli: &Cli) -> Result<Images> {
+    let root = cli
+        .root
+        .clone()
+        .unwrap_or_else(berth_engine::paths::default_data_root);
+    Ok(Images::open(&berth_engine::paths::storage_root(&root))?)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let store = open_images(&cli)?;
+    match &cli.command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&store, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&store, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&store, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(&store, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&store, a),
+        Command::Image(ImageCommand::Inspect(a)) => images::inspect(&store, a),
+        Command::Image(ImageCommand::Prune(a)) => images::prune(&store, a),
+        Command::System(SystemCommand::Df(a)) => df::df(&store, a),
+        Command::Import(_) | Command::Image(ImageCommand::Import(_)) => todo_issue4("import"),
+        Command::Save(_) | Command::Image(ImageCommand::Save(_)) => todo_issue4("save"),
+        Command::Load(_) | Command::Image(ImageCommand::Load(_)) => todo_issue4("load"),
+        Command::Login(_) => todo_issue4("login"),
+        Command::Logout(_) => todo_issue4("logout"),
+    }
+}
+
+fn todo_issue4(what: &str) -> Result<()> {
+    anyhow::bail!("{what} is not wired yet")
+}
