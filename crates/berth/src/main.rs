@@ -15,7 +15,7 @@ use commands::{df, images, registry};
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("Error: {e:#}");
+        eprintln!("Error: {e}");
         std::process::exit(1);
     }
 }

@@ -87,19 +87,20 @@ pub fn read<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<Header>, Un
     };
     let pax = pax_overrides(entry).map_err(bad("pax records"))?;
     let h = entry.header();
+    let old = h.as_old();
     let meta = Meta {
-        mode: h.mode().map_err(bad("mode"))? & 0o7777,
+        mode: or_zero(&old.mode, h.mode().map(u64::from)).map_err(bad("mode"))? as u32 & 0o7777,
         uid: pax
             .uid
-            .map_or_else(|| to_u32(h.uid()), Ok)
+            .map_or_else(|| to_u32(or_zero(&old.uid, h.uid())), Ok)
             .map_err(bad("uid"))?,
         gid: pax
             .gid
-            .map_or_else(|| to_u32(h.gid()), Ok)
+            .map_or_else(|| to_u32(or_zero(&old.gid, h.gid())), Ok)
             .map_err(bad("gid"))?,
         mtime: pax
             .mtime
-            .map_or_else(|| h.mtime().map(|s| (s as i64, 0)), Ok)
+            .map_or_else(|| or_zero(&old.mtime, h.mtime()).map(|s| (s as i64, 0)), Ok)
             .map_err(bad("mtime"))?,
     };
     let device = match kind {
@@ -139,6 +140,15 @@ fn kind_of(t: tar::EntryType, name: &str) -> Result<Option<Kind>, UnpackError> {
             })
         }
     }))
+}
+
+/// A numeric header field that is empty (only NULs and spaces) is 0, as Go's archive/tar
+/// (docker, containerd) reads it; anything else must parse.
+fn or_zero(raw: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
+    match parsed {
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        other => other,
+    }
 }
 
 fn to_u32(v: io::Result<u64>) -> io::Result<u32> {
@@ -197,6 +207,14 @@ fn parse_pax_time(value: &[u8]) -> io::Result<(i64, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_numeric_fields_are_zero() {
+        assert_eq!(or_zero(&[0; 8], Err(invalid("x"))).unwrap(), 0);
+        assert_eq!(or_zero(b"       \0", Err(invalid("x"))).unwrap(), 0);
+        assert!(or_zero(b"12x\0", Err(invalid("x"))).is_err());
+        assert_eq!(or_zero(b"0000012\0", Ok(10)).unwrap(), 10);
+    }
 
     #[test]
     fn pax_times_parse() {

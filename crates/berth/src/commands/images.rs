@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, Write};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use berth_engine::images::{familiar_repository, short_id, Images, Removed};
 use berth_image::Reference;
 use berth_storage::Image;
@@ -313,9 +313,7 @@ pub fn inspect(images: &Images, args: &InspectArgs) -> Result<()> {
 }
 
 fn inspect_object(images: &Images, image: &Image) -> Result<Value> {
-    let config = images
-        .config(image)
-        .with_context(|| format!("reading the config of {}", image.id))?;
+    let config = images.config(image)?;
     let lowers: Vec<String> = match image.top_layer() {
         Some(top) => images
             .layers

@@ -1,0 +1,405 @@
+//! `berth pull/push/images/rmi/tag` against a real `docker-registry` on 127.0.0.1: images built
+//! here from the busybox rootfs (gzip and zstd layers, a deletion and an opaque directory),
+//! pushed, pulled back with identical digests, mounted, and run under berth-runtime.
+
+#[path = "../../../crates/berth-image/tests/support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use berth_image::manifest::{OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
+use berth_image::{BlobStore, Descriptor, Digest, Manifest, Platform};
+use berth_integration_tests::*;
+use support::registry::TestRegistry;
+
+const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// `berth --root ROOT args...`
+fn berth(root: &Path, args: &[&str]) -> Output {
+    Command::new(bin_dir().join("berth"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(root: &Path, args: &[&str]) -> String {
+    let out = berth(root, args);
+    assert!(out.status.success(), "berth {args:?}: {}", describe(&out));
+    stdout(&out)
+}
+
+/// One layer's entries: (path, kind) where kind is a file's contents, or a whiteout marker.
+enum Entry<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+}
+
+fn tar_of(entries: &[Entry<'_>]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(1_600_000_000);
+        match entry {
+            Entry::File(path, data) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(data.len() as u64);
+                builder.append_data(&mut header, path, *data).unwrap();
+            }
+            Entry::Dir(path) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder.append_data(&mut header, path, &[][..]).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap()
+}
+
+/// The busybox rootfs (with the probe) as a tar, symlinks kept as symlinks.
+fn rootfs_tar() -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", template_rootfs()).unwrap();
+    builder.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+fn put(store: &BlobStore, media_type: &str, data: &[u8]) -> Descriptor {
+    Descriptor::new(
+        media_type,
+        store.put_bytes(data).unwrap(),
+        data.len() as u64,
+    )
+}
+
+/// A three-layer image in `store`: busybox (gzip); /etc/app/{a,b} and /data/{x,y} (gzip);
+/// a whiteout of /etc/app/a, /data made opaque with a new /data/z (zstd).
+fn busybox_image(store: &BlobStore) -> Descriptor {
+    let layers = [
+        (rootfs_tar(), OCI_LAYER_GZIP),
+        (
+            tar_of(&[
+                Entry::Dir("etc/app"),
+                Entry::File("etc/app/a", b"a\n"),
+                Entry::File("etc/app/b", b"b\n"),
+                Entry::Dir("data"),
+                Entry::File("data/x", b"x\n"),
+                Entry::File("data/y", b"y\n"),
+            ]),
+            OCI_LAYER_GZIP,
+        ),
+        (
+            tar_of(&[
+                Entry::File("etc/app/.wh.a", b""),
+                Entry::Dir("data"),
+                Entry::File("data/.wh..wh..opq", b""),
+                Entry::File("data/z", b"z\n"),
+            ]),
+            OCI_LAYER_ZSTD,
+        ),
+    ];
+    let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    for (tar, media_type) in &layers {
+        diff_ids.push(Digest::of(tar).to_string());
+        let blob = if *media_type == OCI_LAYER_ZSTD {
+            zstd::encode_all(tar.as_slice(), 3).unwrap()
+        } else {
+            gzip(tar)
+        };
+        descriptors.push(put(store, media_type, &blob));
+    }
+    let platform = Platform::host();
+    let config = serde_json::json!({
+        "created": "2024-01-02T03:04:05Z",
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = put(store, OCI_CONFIG, &serde_json::to_vec(&config).unwrap());
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_owned()),
+        config,
+        layers: descriptors,
+        annotations: Default::default(),
+    };
+    put(store, OCI_MANIFEST, &serde_json::to_vec(&manifest).unwrap())
+}
+
+/// Push the test image to `registry` as `path`; returns the manifest digest.
+fn push_test_image(registry: &TestRegistry, path: &str) -> Digest {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let manifest = busybox_image(&store);
+    let reference = registry.reference(path);
+    let client = berth_image::Client::for_reference(&reference, Default::default());
+    berth_image::push(&client, &store, &reference, &manifest.digest, None).unwrap();
+    manifest.digest
+}
+
+/// Everything under the storage root that is half-made: blob temporaries, layers in tmp/.
+fn half_made(root: &Path) -> Vec<PathBuf> {
+    let storage = root.join("storage");
+    let mut found = Vec::new();
+    for dir in [storage.join("blobs/sha256"), storage.join("tmp")] {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if dir.ends_with("tmp") || name.starts_with(".tmp") {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Every blob in the store hashes to its name.
+fn assert_blobs_verified(root: &Path) {
+    use sha2::Digest as _;
+    for entry in std::fs::read_dir(root.join("storage/blobs/sha256"))
+        .unwrap()
+        .flatten()
+    {
+        let data = std::fs::read(entry.path()).unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&data)),
+            name,
+            "blob {name} is corrupt"
+        );
+    }
+}
+
+/// An overlay of the image's layers, unmounted (and its directories removed) on drop.
+struct Mounted {
+    dir: tempfile::TempDir,
+}
+
+impl Mounted {
+    fn new(root: &Path, name: &str) -> Mounted {
+        let inspect: serde_json::Value =
+            serde_json::from_str(&ok(root, &["image", "inspect", name])).unwrap();
+        let lowers: Vec<PathBuf> = inspect[0]["GraphDriver"]["Data"]["LowerDir"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .map(PathBuf::from)
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["upper", "work", "rootfs"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        let upper = dir.path().join("upper");
+        let work = dir.path().join("work");
+        berth_storage::mount_overlay(
+            &lowers,
+            Some(berth_storage::Upper {
+                upper: &upper,
+                work: &work,
+            }),
+            &dir.path().join("rootfs"),
+        )
+        .unwrap();
+        Mounted { dir }
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        unmount_under(self.dir.path());
+    }
+}
+
+fn manifest_digest(root: &Path, name: &str) -> String {
+    ok(
+        root,
+        &["images", "--digests", "--format", "{{.Digest}}", name],
+    )
+    .trim()
+    .to_owned()
+}
+
+#[test]
+fn push_pull_roundtrip_keeps_digests_whiteouts_and_runs() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (overlay mounts, containers)");
+        return;
+    }
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let pushed = push_test_image(&registry, "bb/multi:v1");
+    let root = tempfile::tempdir().unwrap();
+    let name = format!("{}/bb/multi:v1", registry.host);
+    let out = ok(root.path(), &["pull", &name]);
+    assert!(out.trim_end().ends_with(&name), "{out}");
+    assert_eq!(manifest_digest(root.path(), &name), pushed.to_string());
+
+    // Whiteout semantics through the mounted root filesystem.
+    let mounted = Mounted::new(root.path(), &name);
+    let rootfs = mounted.rootfs();
+    assert!(rootfs.join("bin/busybox").exists());
+    assert!(!rootfs.join("etc/app/a").exists(), "a deleted file is back");
+    assert_eq!(std::fs::read(rootfs.join("etc/app/b")).unwrap(), b"b\n");
+    let mut data: Vec<String> = std::fs::read_dir(rootfs.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    data.sort();
+    assert_eq!(data, ["z"], "the opaque directory shows lower entries");
+
+    // Run a container from it.
+    let bundle = tempfile::tempdir().unwrap();
+    let rt = Runtime::berth();
+    let spec = rt.run(&["spec", "--bundle", bundle.path().to_str().unwrap()]);
+    assert!(spec.status.success(), "{}", describe(&spec));
+    let config_path = bundle.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["root"]["path"] = rootfs.to_str().unwrap().into();
+    config["root"]["readonly"] = false.into();
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(["/bin/cat", "/etc/app/b", "/data/z"]);
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let id = unique_id("img");
+    let _guard = rt.guard(&id);
+    let run = rt
+        .cmd()
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", describe(&run));
+    assert_eq!(stdout(&run), "b\nz\n");
+    drop(mounted);
+
+    // Push it elsewhere from berth, remove it, pull both back: identical digests and ID.
+    let id_before = ok(root.path(), &["images", "-q", "--no-trunc", &name]);
+    let copy = format!("{}/bb/copy:v2", registry.host);
+    ok(root.path(), &["tag", &name, &copy]);
+    let push = ok(root.path(), &["push", &copy]);
+    assert!(push.contains(&format!("v2: digest: {pushed}")), "{push}");
+    assert!(
+        push.contains("Mounted from another repository") || push.contains("Layer already exists"),
+        "{push}"
+    );
+    ok(root.path(), &["rmi", &name, &copy]);
+    assert_eq!(ok(root.path(), &["images", "-q"]), "");
+    assert!(std::fs::read_dir(root.path().join("storage/layers"))
+        .unwrap()
+        .next()
+        .is_none());
+    ok(root.path(), &["pull", &copy]);
+    assert_eq!(manifest_digest(root.path(), &copy), pushed.to_string());
+    assert_eq!(ok(root.path(), &["images", "-q", "--no-trunc"]), id_before);
+    assert!(half_made(root.path()).is_empty());
+}
+
+#[test]
+fn platform_is_picked_from_an_index() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let amd64 = Platform::new("linux", "amd64", None);
+    let arm64 = Platform::new("linux", "arm64", Some("v8"));
+    let a = support::images::build_image(&store, &amd64, 1);
+    let b = support::images::build_image(&store, &arm64, 2);
+    let index = support::images::build_index(&store, &[(&amd64, &a), (&arm64, &b)]);
+    let reference = registry.reference("multi/arch:1");
+    let client = berth_image::Client::for_reference(&reference, Default::default());
+    berth_image::push(&client, &store, &reference, &index.digest, None).unwrap();
+
+    let root = tempfile::tempdir().unwrap();
+    let name = reference.to_string();
+    ok(root.path(), &["pull", "--platform", "linux/arm64", &name]);
+    let arch = ok(
+        root.path(),
+        &["image", "inspect", "-f", "{{.Architecture}}", &name],
+    );
+    assert_eq!(arch.trim(), "arm64");
+    // The repo digest is the index's, as docker records it.
+    assert_eq!(
+        manifest_digest(root.path(), &name),
+        index.digest.to_string()
+    );
+    let wrong = berth(root.path(), &["pull", "--platform", "linux/s390x", &name]);
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("linux/arm64"),
+        "{}",
+        describe(&wrong)
+    );
+}
+
+#[test]
+fn failed_pulls_say_why_in_one_line_and_store_nothing_partial() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let pushed = push_test_image(&registry, "bb/ok:1");
+    let root = tempfile::tempdir().unwrap();
+    let cases = [
+        (format!("{}/bb/ok:nope", registry.host), "manifest unknown"),
+        (format!("{}/bb/missing:1", registry.host), "unknown"),
+        ("UPPERCASE".to_owned(), "invalid reference format"),
+    ];
+    for (name, expected) in &cases {
+        let out = berth(root.path(), &["pull", "-q", name]);
+        assert!(!out.status.success(), "{name}: {}", describe(&out));
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(expected), "{name}: {err}");
+    }
+    // A layer whose bytes differ from its digest.
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(store_dir.path()).unwrap();
+    let manifest: Manifest = serde_json::from_slice(&{
+        let d = busybox_image(&store);
+        store.read(&d.digest).unwrap()
+    })
+    .unwrap();
+    let _ = pushed;
+    let layer = &manifest.layers[1];
+    let data = registry.blob_data_path(&layer.digest);
+    let mut bytes = std::fs::read(&data).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    let name = format!("{}/bb/ok:1", registry.host);
+    let out = berth(root.path(), &["pull", "-q", &name]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("digest mismatch") || err.contains("diff ID"),
+        "{err}"
+    );
+    assert_eq!(ok(root.path(), &["images", "-q"]), "");
+    assert!(
+        half_made(root.path()).is_empty(),
+        "{:?}",
+        half_made(root.path())
+    );
+    assert_blobs_verified(root.path());
+}
