@@ -2,6 +2,8 @@
 //! here from the busybox rootfs (gzip and zstd layers, a deletion and an opaque directory),
 //! pushed, pulled back with identical digests, mounted, and run under berth-runtime.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "../../../crates/berth-image/tests/support/mod.rs"]
 mod support;
 
