@@ -2,6 +2,8 @@
 //!
 //! This is the only crate in the workspace allowed to contain `unsafe`.
 
+pub mod loopdev;
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
