@@ -586,10 +586,8 @@ fn teardown(id: &str, dir: &Path) -> Result<(), ContainerError> {
         });
     }
     if mounted.is_empty() {
-        if let Err(e) = fs::remove_dir_all(dir) {
-            if e.kind() != io::ErrorKind::NotFound {
-                errors.push(io_err(id, "delete", dir)(e));
-            }
+        if let Err(e) = delete(dir) {
+            errors.push(io_err(id, "delete", dir)(e));
         }
     }
     match errors.is_empty() {
@@ -599,6 +597,19 @@ fn teardown(id: &str, dir: &Path) -> Result<(), ContainerError> {
             what: "tearing down",
             errors,
         }),
+    }
+}
+
+/// Delete the directory tree (or stray file) at `path`; gone already is fine.
+fn delete(path: &Path) -> io::Result<()> {
+    let result = match path.symlink_metadata() {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 

@@ -6,11 +6,12 @@ use std::path::Path;
 use rustix::fs::{AtFlags, StatxAttributes, StatxFlags, CWD};
 use rustix::mount::UnmountFlags;
 
-/// Whether `path` is the root of a mount (`STATX_ATTR_MOUNT_ROOT`). A missing path is not.
+/// Whether `path` is the root of a mount (`STATX_ATTR_MOUNT_ROOT`). A missing path (or one
+/// under a non-directory) is not.
 pub(crate) fn is_mount_root(path: &Path) -> io::Result<bool> {
     match rustix::fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::empty()) {
         Ok(st) => Ok(st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)),
-        Err(rustix::io::Errno::NOENT) => Ok(false),
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

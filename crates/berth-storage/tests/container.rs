@@ -386,10 +386,18 @@ fn bad_sizes_and_failed_creations_leave_nothing() {
         );
     }
 
+    // An image that is not ext4: attached, the mount fails, the loop device lets go.
+    let garbage = scratch.root.join("garbage.img");
+    File::create(&garbage).unwrap().set_len(16 << 20).unwrap();
+    fs::create_dir(scratch.root.join("garbage-mnt")).unwrap();
+    let err = quota::mount_image(&garbage, &scratch.root.join("garbage-mnt")).unwrap_err();
+    assert!(matches!(err, QuotaError::Mount { .. }), "{err}");
+    fs::remove_file(&garbage).unwrap();
+
     assert!(store.list().unwrap().is_empty());
     assert!(tmp_entries(&store).is_empty());
-    assert!(mounts_under(store.root()).is_empty());
-    assert!(wait_for_no_loops(store.root()).is_empty());
+    assert!(mounts_under(&scratch.root).is_empty());
+    assert!(wait_for_no_loops(&scratch.root).is_empty());
 
     store
         .create("twice", &[], &RootfsOptions::default())
@@ -431,9 +439,10 @@ fn open_cleans_up_unfinished_containers() {
         &crashed.join("merged"),
     )
     .unwrap();
-    // A removal that died half-way, nothing mounted.
+    // A removal that died half-way, nothing mounted; and a stray file.
     let half_removed = tmp.join("gone-removing-999999-1.incomplete");
     fs::create_dir_all(half_removed.join("upper/etc")).unwrap();
+    fs::write(tmp.join("stray"), b"").unwrap();
     // A creation still in progress (its directory locked): left alone.
     let live = tmp.join("live-creating-1-2.incomplete");
     fs::create_dir(&live).unwrap();
