@@ -3,6 +3,7 @@
 //! This is the only crate in the workspace allowed to contain `unsafe`.
 
 pub mod loopdev;
+pub mod projquota;
 
 use std::ffi::CStr;
 use std::io;
