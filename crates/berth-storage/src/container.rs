@@ -4,8 +4,8 @@
 //! ```text
 //! containers/<id>/container.json   the record (id, lower dirs, size limit)
 //! containers/<id>/merged/          the overlay mount point (the container's rootfs)
-//! containers/<id>/upper/, work/    the writable layer, when there is no size limit
-//! containers/<id>/rootfs.img       with size=N: a sparse ext4 image of N bytes ...
+//! containers/<id>/upper/, work/    the writable layer (no size limit, or an XFS project quota)
+//! containers/<id>/rootfs.img       with size=N elsewhere: a sparse ext4 image of N bytes ...
 //! containers/<id>/fs/upper/, work/ ... loop-mounted on fs/, holding the writable layer
 //! containers/<id>/empty/           the only lower of a container without image layers
 //! container-tmp/<id>-<what>-<pid>-<n>.incomplete/   creations and removals in progress
@@ -14,6 +14,11 @@
 //! `containers/`; removal unmounts, renames it back into `container-tmp/` and deletes it.
 //! Anything in `container-tmp/` that nobody holds locked is unfinished, and
 //! [`ContainerStore::open`] unmounts, detaches and deletes it.
+//!
+//! With `size=N` on XFS mounted with `prjquota`, `containers/<id>/` gets a project id of its
+//! own (one more than the largest in `containers/` and `container-tmp/`, allocated under an
+//! `flock` on `container-tmp/`), inherited by everything in it, limited to N bytes; `remove`
+//! clears the limit. On any other filesystem the limit is the ext4 image.
 //!
 //! A container without lower directories (`FROM scratch`) gets an empty `empty/` lower, since
 //! overlayfs needs at least one: its rootfs is still an overlay whose writes land in the upper.
@@ -31,7 +36,7 @@ use rustix::fs::FlockOperation;
 
 use crate::mounts::{force_unmount, is_mount_root, unmount_if_mounted};
 use crate::overlay::{mount_overlay, OverlayError, Upper};
-use crate::quota::{self, QuotaError, RootfsOptions};
+use crate::quota::{self, BackingFs, QuotaError, RootfsOptions};
 
 const CONTAINERS: &str = "containers";
 const TMP: &str = "container-tmp";
@@ -168,6 +173,9 @@ pub struct ContainerLayer {
     pub lowers: Vec<PathBuf>,
     /// The size limit of the writable layer in bytes (a loop-mounted ext4 image), if any.
     pub size: Option<u64>,
+    /// The XFS project whose quota limits the writable layer (instead of an ext4 image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<u32>,
     /// How long `mkfs.ext4` took; only set on the value returned by [`ContainerStore::create`].
     #[serde(skip)]
     pub mkfs_time: Option<Duration>,
@@ -240,33 +248,38 @@ impl ContainerStore {
         if self.container_dir(id).symlink_metadata().is_ok() {
             return Err(ContainerError::AlreadyExists { id: id.to_owned() });
         }
-        if options.size.is_some() {
-            quota::check_backing(&self.root).map_err(quota_err(id))?;
-        }
+        let xfs_quota = match options.size {
+            Some(_) => {
+                quota::detect_backing(&self.root).map_err(quota_err(id))?
+                    == BackingFs::XfsProjectQuota
+            }
+            None => false,
+        };
         let tmp = self.new_tmp_dir(id, "creating")?;
         let mut layer = ContainerLayer {
             id: id.to_owned(),
             lowers: lowers.to_vec(),
             size: options.size,
+            project: None,
             mkfs_time: None,
         };
         let built = self
-            .build(&tmp.path, &mut layer)
+            .build(&tmp.path, &mut layer, xfs_quota)
             .and_then(|()| self.commit(&tmp.path, id));
-        match built {
-            Ok(()) => Ok(layer),
-            Err(e) => {
-                let leftovers = teardown(id, &tmp.path);
-                drop(tmp);
-                match leftovers {
-                    Ok(()) => Err(e),
-                    Err(cleanup) => Err(ContainerError::Teardown {
-                        id: id.to_owned(),
-                        what: "creating failed, then cleaning up failed",
-                        errors: vec![e, cleanup],
-                    }),
-                }
-            }
+        let Err(e) = built else {
+            return Ok(layer);
+        };
+        let mut errors = vec![e];
+        errors.extend(teardown(id, &tmp.path).err());
+        errors.extend(self.clear_project(&layer).err());
+        drop(tmp);
+        match errors.len() {
+            1 => Err(errors.remove(0)),
+            _ => Err(ContainerError::Teardown {
+                id: id.to_owned(),
+                what: "creating failed, then cleaning up failed",
+                errors,
+            }),
         }
     }
 
@@ -348,7 +361,7 @@ impl ContainerStore {
     /// Remove the container's writable layer: unmount (lazily if busy), detach its loop device,
     /// delete its directory. Keeps going after a failure and reports every one.
     pub fn remove(&self, id: &str) -> Result<(), ContainerError> {
-        self.require(id)?;
+        let layer = self.require(id)?;
         let dir = self.container_dir(id);
         let lock = lock_dir(id, &dir, FlockOperation::LockExclusive)?;
         let mut errors = unmount_all(id, &dir);
@@ -363,6 +376,7 @@ impl ContainerStore {
         if let Err(e) = teardown(id, &target) {
             errors.push(e);
         }
+        errors.extend(self.clear_project(&layer).err());
         drop(lock);
         if let Err(e) = sync_dir(id, &self.root.join(CONTAINERS)) {
             errors.push(e);
@@ -402,6 +416,7 @@ impl ContainerStore {
     fn mount_image(&self, layer: &ContainerLayer, dir: &Path) -> Result<bool, ContainerError> {
         let target = dir.join(IMAGE_MOUNT);
         if layer.size.is_none()
+            || layer.project.is_some()
             || is_mount_root(&target).map_err(io_err(&layer.id, "stat", &target))?
         {
             return Ok(false);
@@ -411,22 +426,52 @@ impl ContainerStore {
     }
 
     /// Fill the unfinished container directory `dir`: writable layer, mount point, record.
-    fn build(&self, dir: &Path, layer: &mut ContainerLayer) -> Result<(), ContainerError> {
+    /// With `xfs_quota`, the size limit is a project quota on `dir` (set first, so that all
+    /// in it inherits the project); otherwise an ext4 image.
+    fn build(
+        &self,
+        dir: &Path,
+        layer: &mut ContainerLayer,
+        xfs_quota: bool,
+    ) -> Result<(), ContainerError> {
         let id = layer.id.clone();
         let mkdir = |path: PathBuf| fs::create_dir(&path).map_err(io_err(&id, "create", &path));
+        if let (Some(size), true) = (layer.size, xfs_quota) {
+            layer.project = Some(self.limit_with_project(&id, dir, size)?);
+        }
         mkdir(dir.join(MERGED))?;
         if layer.lowers.is_empty() {
             mkdir(dir.join(EMPTY_LOWER))?;
         }
-        match layer.size {
-            Some(size) => layer.mkfs_time = Some(make_image_layer(&id, dir, size)?),
-            None => {
+        match (layer.size, layer.project) {
+            (Some(size), None) => layer.mkfs_time = Some(make_image_layer(&id, dir, size)?),
+            _ => {
                 mkdir(dir.join(UPPER))?;
                 mkdir(dir.join(WORK))?;
             }
         }
         write_record(dir, layer)?;
         sync_dir(&id, dir)
+    }
+
+    /// Allocate a project id (under a lock on `container-tmp/`) and limit `dir` to `size`.
+    fn limit_with_project(&self, id: &str, dir: &Path, size: u64) -> Result<u32, ContainerError> {
+        let tmp = self.root.join(TMP);
+        let _lock = lock_dir(id, &tmp, FlockOperation::LockExclusive)?;
+        let containers = self.root.join(CONTAINERS);
+        let project = quota::next_project_id(&[&containers, &tmp]).map_err(quota_err(id))?;
+        quota::limit_project(dir, project, size).map_err(quota_err(id))?;
+        Ok(project)
+    }
+
+    /// Drop the project quota of `layer`, if it has one.
+    fn clear_project(&self, layer: &ContainerLayer) -> Result<(), ContainerError> {
+        match layer.project {
+            Some(project) => {
+                quota::clear_project(&self.root, project).map_err(quota_err(&layer.id))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Rename the finished `tmp` directory to `containers/<id>`.
@@ -491,9 +536,9 @@ impl ContainerStore {
 
 /// The upper and work directories of `layer`, whose directory is `dir`.
 fn upper_and_work(layer: &ContainerLayer, dir: &Path) -> (PathBuf, PathBuf) {
-    let base = match layer.size {
-        Some(_) => dir.join(IMAGE_MOUNT),
-        None => dir.to_path_buf(),
+    let base = match (layer.size, layer.project) {
+        (Some(_), None) => dir.join(IMAGE_MOUNT),
+        _ => dir.to_path_buf(),
     };
     (base.join(UPPER), base.join(WORK))
 }

@@ -1,6 +1,6 @@
 //! `--storage-opt size=N`: parsing the options, finding out what the storage root sits on, and
-//! the loop-mounted ext4 image that bounds a container's writable layer when the root is not
-//! XFS with project quotas.
+//! bounding a container's writable layer: with an XFS project quota when the root is XFS
+//! mounted with `prjquota`, otherwise with a loop-mounted ext4 image.
 //!
 //! The image is a sparse file of exactly N bytes, formatted by `mkfs.ext4` (4 KiB blocks, one
 //! inode per 16 KiB, no journal, no reserved blocks: about 98% of N is usable), attached to a
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_sys::loopdev;
+use berth_sys::{loopdev, projquota};
 use rustix::fs::CWD;
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
 
@@ -74,11 +74,18 @@ pub enum QuotaError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The storage root is XFS mounted with `prjquota`, which would be the right backing.
-    #[error("--storage-opt size on {path}: XFS project quotas are not implemented yet")]
-    XfsProjectQuota {
-        /// The storage root.
+    /// Setting or clearing an XFS project quota failed.
+    #[error("XFS project quota {project} on {path}: {step}: {source}")]
+    ProjectQuota {
+        /// The project id.
+        project: u32,
+        /// The directory.
         path: PathBuf,
+        /// What was being done.
+        step: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
     },
     /// A filesystem or device step failed.
     #[error("rootfs image {path}: {step}: {source}")]
@@ -268,14 +275,67 @@ fn has_prjquota(path: &Path) -> Result<bool, QuotaError> {
     }))
 }
 
-/// Refuse size limits where they would need what is not implemented (XFS project quotas).
-pub fn check_backing(root: &Path) -> Result<(), QuotaError> {
-    match detect_backing(root)? {
-        BackingFs::XfsProjectQuota => Err(QuotaError::XfsProjectQuota {
-            path: root.to_path_buf(),
-        }),
-        BackingFs::Other { .. } => Ok(()),
+/// The next free project id for a directory under `parents`: one more than the largest id
+/// of the parents themselves and of their entries. The caller serialises allocations.
+pub fn next_project_id(parents: &[&Path]) -> Result<u32, QuotaError> {
+    let mut largest = 0;
+    for parent in parents {
+        largest = largest.max(project_of(parent)?);
+        for entry in fs::read_dir(parent).map_err(io_err("list", parent))? {
+            let path = entry.map_err(io_err("list", parent))?.path();
+            if path.is_dir() {
+                largest = largest.max(project_of(&path)?);
+            }
+        }
     }
+    largest
+        .checked_add(1)
+        .ok_or_else(|| QuotaError::ProjectQuota {
+            project: largest,
+            path: parents.first().map(|p| p.to_path_buf()).unwrap_or_default(),
+            step: "allocate",
+            source: io::Error::other("project ids exhausted"),
+        })
+}
+
+fn project_of(dir: &Path) -> Result<u32, QuotaError> {
+    let file = File::open(dir).map_err(io_err("open", dir))?;
+    projquota::project_id(file.as_fd()).map_err(|source| QuotaError::ProjectQuota {
+        project: 0,
+        path: dir.to_path_buf(),
+        step: "read project id",
+        source,
+    })
+}
+
+/// Put the directory `dir` (and everything later created in it) in project `project`, limited
+/// to `size` bytes.
+pub fn limit_project(dir: &Path, project: u32, size: u64) -> Result<(), QuotaError> {
+    let fail = |step| {
+        let path = dir.to_path_buf();
+        move |source| QuotaError::ProjectQuota {
+            project,
+            path,
+            step,
+            source,
+        }
+    };
+    let file = File::open(dir).map_err(io_err("open", dir))?;
+    projquota::set_project_inherit(file.as_fd(), project).map_err(fail("set project id"))?;
+    projquota::set_project_block_limit(file.as_fd(), project, size).map_err(fail("set limit"))
+}
+
+/// Remove the limit of `project` on the filesystem holding `any_dir`.
+pub fn clear_project(any_dir: &Path, project: u32) -> Result<(), QuotaError> {
+    let file = File::open(any_dir).map_err(io_err("open", any_dir))?;
+    projquota::set_project_block_limit(file.as_fd(), project, 0).map_err(|source| {
+        QuotaError::ProjectQuota {
+            project,
+            path: any_dir.to_path_buf(),
+            step: "clear limit",
+            source,
+        }
+    })
 }
 
 /// Where `mkfs.ext4` is: on `PATH`, or in the usual sbin directories (`PATH` of a non-login

@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use berth_storage::quota::{self, loop_devices_of};
 use berth_storage::{
-    mount_overlay, ContainerError, ContainerStore, LayerStore, QuotaError, RootfsOptions,
-    UnpackOptions, Upper,
+    mount_overlay, BackingFs, ContainerError, ContainerStore, LayerStore, QuotaError,
+    RootfsOptions, UnpackOptions, Upper,
 };
 use common::{Tar, DEFAULT};
-use rustix::mount::UnmountFlags;
+use rustix::fs::CWD;
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags};
 use sha2::{Digest, Sha256};
+use std::os::fd::AsFd;
 
 const MIB: usize = 1 << 20;
 
@@ -459,4 +461,170 @@ fn open_cleans_up_unfinished_containers() {
 
     let store = ContainerStore::open(store.root()).unwrap();
     assert!(tmp_entries(&store).is_empty());
+}
+
+/// `mkfs.xfs`, when installed and the kernel has XFS.
+fn mkfs_xfs() -> Option<PathBuf> {
+    let filesystems = fs::read_to_string("/proc/filesystems").ok()?;
+    if !filesystems
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("xfs"))
+    {
+        return None;
+    }
+    ["/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// A 512 MiB sparse XFS image under `root`, loop-mounted (with `prjquota` if asked) on
+/// `root/<name>`. The error of the kernel's `fsconfig_create` comes back (XFS without quota
+/// support refuses `prjquota` with `EINVAL`).
+fn mount_xfs(mkfs: &Path, root: &Path, name: &str, prjquota: bool) -> io::Result<PathBuf> {
+    let image = root.join(format!("{name}.img"));
+    File::create(&image).unwrap().set_len(512 << 20).unwrap();
+    let status = std::process::Command::new(mkfs)
+        .args(["-q", "-f"])
+        .arg(&image)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfs.xfs: {status}");
+    let backing = File::options().read(true).write(true).open(&image).unwrap();
+    let device =
+        berth_sys::loopdev::attach(backing.as_fd(), berth_sys::loopdev::flags::AUTOCLEAR).unwrap();
+    let target = root.join(name);
+    fs::create_dir(&target).unwrap();
+    let fsfd = rustix::mount::fsopen("xfs", FsOpenFlags::FSOPEN_CLOEXEC).unwrap();
+    rustix::mount::fsconfig_set_string(&fsfd, "source", device.path()).unwrap();
+    if prjquota {
+        rustix::mount::fsconfig_set_flag(&fsfd, "prjquota").unwrap();
+    }
+    rustix::mount::fsconfig_create(&fsfd)?;
+    let mnt = rustix::mount::fsmount(
+        &fsfd,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::empty(),
+    )
+    .unwrap();
+    rustix::mount::move_mount(
+        &mnt,
+        "",
+        CWD,
+        &target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .unwrap();
+    Ok(target)
+}
+
+fn project_limit(store: &ContainerStore, project: u32) -> u64 {
+    let dir = File::open(store.root()).unwrap();
+    match berth_sys::projquota::project_block_limit(dir.as_fd(), project) {
+        Ok(bytes) => bytes,
+        // No quota record left for the project: no limit.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => 0,
+        Err(e) => panic!("reading the limit of project {project}: {e}"),
+    }
+}
+
+#[test]
+fn size_limit_on_xfs_is_a_project_quota() {
+    if !can_run("size_limit_on_xfs_is_a_project_quota", true) {
+        return;
+    }
+    let Some(mkfs) = mkfs_xfs() else {
+        eprintln!("SKIPPED: size_limit_on_xfs_is_a_project_quota: no XFS in the kernel or no mkfs.xfs (install xfsprogs)");
+        return;
+    };
+    let scratch = Scratch::new();
+    let (_layers, lowers) = two_layers(&scratch.root);
+    let xfs = match mount_xfs(&mkfs, &scratch.root, "xfs", true) {
+        Ok(xfs) => xfs,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            eprintln!("SKIPPED: size_limit_on_xfs_is_a_project_quota: XFS refuses prjquota ({e}): kernel without CONFIG_XFS_QUOTA?");
+            return;
+        }
+        Err(e) => panic!("mounting XFS with prjquota: {e}"),
+    };
+    assert_eq!(
+        quota::detect_backing(&xfs).unwrap(),
+        BackingFs::XfsProjectQuota
+    );
+    let store = ContainerStore::open(xfs.join("store")).unwrap();
+
+    let small = store.create("small", &lowers, &size("64m")).unwrap();
+    let project = small.project.expect("a project quota, not an image");
+    assert!(small.mkfs_time.is_none());
+    assert!(!store.root().join("containers/small/rootfs.img").exists());
+    assert_eq!(project_limit(&store, project), 64 << 20);
+    let big = store.create("big", &lowers, &size("256m")).unwrap();
+    assert_ne!(big.project, Some(project));
+    let free = store
+        .create("free", &lowers, &RootfsOptions::default())
+        .unwrap();
+    assert_eq!(free.project, None);
+
+    let small_root = store.mount("small").unwrap();
+    assert_eq!(fs::read(small_root.join("dir/top")).unwrap(), b"top");
+    let err = fill(&small_root.join("big-file"), 100 * MIB).unwrap_err();
+    let written = fs::metadata(small_root.join("big-file")).unwrap().len();
+    eprintln!(
+        "XFS project quota: ENOSPC after {} MiB",
+        written / MIB as u64
+    );
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+    for id in ["big", "free"] {
+        let root = store.mount(id).unwrap();
+        fill(&root.join("big-file"), 100 * MIB).unwrap();
+    }
+
+    for id in ["small", "big", "free"] {
+        store.remove(id).unwrap();
+    }
+    assert_eq!(project_limit(&store, project), 0, "limit cleared");
+    assert_eq!(mounts_under(store.root()), Vec::<PathBuf>::new());
+    assert!(tmp_entries(&store).is_empty());
+}
+
+#[test]
+fn xfs_without_prjquota_gets_an_image_and_keeps_project_ids() {
+    let test = "xfs_without_prjquota_gets_an_image_and_keeps_project_ids";
+    if !can_run(test, true) {
+        return;
+    }
+    let Some(mkfs) = mkfs_xfs() else {
+        eprintln!("SKIPPED: {test}: no XFS in the kernel or no mkfs.xfs (install xfsprogs)");
+        return;
+    };
+    let scratch = Scratch::new();
+    let xfs = mount_xfs(&mkfs, &scratch.root, "xfs", false).unwrap();
+    assert_eq!(
+        quota::detect_backing(&xfs).unwrap(),
+        BackingFs::Other { magic: 0x5846_5342 }
+    );
+
+    // Project ids (what a project quota is keyed on) are set and inherited without quotas.
+    let parent = xfs.join("projects");
+    fs::create_dir_all(parent.join("a")).unwrap();
+    assert_eq!(quota::next_project_id(&[&parent]).unwrap(), 1);
+    let a = File::open(parent.join("a")).unwrap();
+    berth_sys::projquota::set_project_inherit(a.as_fd(), 41).unwrap();
+    fs::create_dir(parent.join("a/child")).unwrap();
+    let child = File::open(parent.join("a/child")).unwrap();
+    assert_eq!(berth_sys::projquota::project_id(child.as_fd()).unwrap(), 41);
+    assert_eq!(quota::next_project_id(&[&parent]).unwrap(), 42);
+    // Without quota accounting, setting a limit fails cleanly.
+    assert!(berth_sys::projquota::set_project_block_limit(a.as_fd(), 41, 1 << 20).is_err());
+
+    // Without prjquota, a size limit on XFS is an ext4 image like anywhere else.
+    let store = ContainerStore::open(xfs.join("store")).unwrap();
+    let layer = store.create("c", &[], &size("64m")).unwrap();
+    assert_eq!(layer.project, None);
+    assert!(layer.mkfs_time.is_some());
+    let root = store.mount("c").unwrap();
+    let err = fill(&root.join("big-file"), 100 * MIB).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+    store.remove("c").unwrap();
+    assert_eq!(mounts_under(store.root()), Vec::<PathBuf>::new());
 }
