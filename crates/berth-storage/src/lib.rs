@@ -1,19 +1,22 @@
-//! Berth's layer storage: unpacking OCI layer tarballs (with whiteouts) into directories, a
-//! chainID-keyed layer store with short link names, and overlay mounts of stacked layers.
-//!
-//! Still to come (issue 4): the content-addressed blob store, image and container stores,
-//! garbage collection by reference, and rootfs size limits.
+//! Berth's storage: unpacking OCI layer tarballs (with whiteouts) into directories, a
+//! chainID-keyed layer store with short link names, the image store (records and names),
+//! per-container writable layers with optional size limits, and overlay mounts.
 
 #![forbid(unsafe_code)]
 
 pub mod compression;
+pub mod container;
 pub mod images;
+mod mounts;
 pub mod overlay;
+pub mod quota;
 pub mod store;
 pub mod unpack;
 
 pub use compression::{decompressed, Compression, Decompressed};
+pub use container::{validate_id, ContainerError, ContainerLayer, ContainerStore};
 pub use images::{Image, ImageLayer, ImageStore, ImageStoreError, Locked};
 pub use overlay::{mount_overlay, OverlayError, Upper};
+pub use quota::{parse_size, BackingFs, QuotaError, RootfsOptions};
 pub use store::{chain_id, Layer, LayerStore, StoreError};
 pub use unpack::{unpack, UnpackError, UnpackOptions, UnpackStats};

@@ -2,6 +2,9 @@
 //!
 //! This is the only crate in the workspace allowed to contain `unsafe`.
 
+pub mod loopdev;
+pub mod projquota;
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
