@@ -405,3 +405,112 @@ fn failed_pulls_say_why_in_one_line_and_store_nothing_partial() {
     );
     assert_blobs_verified(root.path());
 }
+
+/// Write `config.json` for a container whose root is `rootfs` and whose process is `args`.
+fn bundle_for(rt: &Runtime, rootfs: &Path, args: &[&str]) -> tempfile::TempDir {
+    let bundle = tempfile::tempdir().unwrap();
+    let spec = rt.run(&["spec", "--bundle", bundle.path().to_str().unwrap()]);
+    assert!(spec.status.success(), "{}", describe(&spec));
+    let config_path = bundle.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["root"]["path"] = rootfs.to_str().unwrap().into();
+    config["root"]["readonly"] = false.into();
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(args);
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    bundle
+}
+
+/// Removes a container's writable layer (unmounting it) on drop.
+struct ContainerGuard<'a> {
+    store: &'a berth_storage::ContainerStore,
+    id: String,
+}
+
+impl Drop for ContainerGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.store.remove(&self.id);
+    }
+}
+
+#[test]
+fn container_layer_of_a_pulled_image_has_its_size_limit_and_keeps_the_image() {
+    if !is_root() || !have("mkfs.ext4") {
+        eprintln!("SKIPPED: needs root and mkfs.ext4 (e2fsprogs) for a size-limited layer");
+        return;
+    }
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    push_test_image(&registry, "bb/limited:1");
+    let root = tempfile::tempdir().unwrap();
+    let name = format!("{}/bb/limited:1", registry.host);
+    ok(root.path(), &["pull", "-q", &name]);
+
+    // A container's writable layer over the image, limited to 64 MiB (--storage-opt size=64m).
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(root.path(), &["image", "inspect", &name])).unwrap();
+    let lowers: Vec<PathBuf> = inspect[0]["GraphDriver"]["Data"]["LowerDir"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .map(PathBuf::from)
+        .collect();
+    let store = berth_storage::ContainerStore::open(root.path().join("storage")).unwrap();
+    let options = berth_storage::RootfsOptions::parse(&["size=64m"]).unwrap();
+    let id = unique_id("limited");
+    store.create(&id, &lowers, &options).unwrap();
+    let _layer = ContainerGuard {
+        store: &store,
+        id: id.clone(),
+    };
+    let rootfs = store.mount(&id).unwrap();
+    let rt = Runtime::berth();
+    let script = "dd if=/dev/zero of=/big bs=1M count=100 2>&1; echo rc=$?";
+    let bundle = bundle_for(&rt, &rootfs, &["/bin/sh", "-c", script]);
+    let cid = unique_id("limited-run");
+    let _guard = rt.guard(&cid);
+    let run = rt
+        .cmd()
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .arg(&cid)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = stdout(&run);
+    assert!(
+        out.contains("No space left on device"),
+        "{}",
+        describe(&run)
+    );
+    assert!(!out.contains("rc=0"), "{out}");
+
+    // The image is in use: rmi refuses, prune keeps it; rmi -f drops the record but the
+    // container's layers stay until the container is gone.
+    let rmi = berth(root.path(), &["rmi", &name]);
+    assert!(!rmi.status.success());
+    assert!(
+        stderr(&rmi).contains(&format!("container {id} is using its referenced image")),
+        "{}",
+        describe(&rmi)
+    );
+    ok(root.path(), &["image", "prune", "-a", "-f"]);
+    assert_ne!(ok(root.path(), &["images", "-q"]), "");
+    ok(root.path(), &["rmi", "-f", &name]);
+    assert_eq!(ok(root.path(), &["images", "-q"]), "");
+    for lower in &lowers {
+        assert!(
+            lower.join("bin").exists() || lower.read_dir().is_ok(),
+            "{lower:?} was collected"
+        );
+    }
+    drop(_guard);
+    store.remove(&id).unwrap();
+    ok(root.path(), &["image", "prune", "-a", "-f"]);
+    assert!(std::fs::read_dir(root.path().join("storage/layers"))
+        .unwrap()
+        .next()
+        .is_none());
+}

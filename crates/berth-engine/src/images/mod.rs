@@ -8,10 +8,11 @@ mod push;
 mod record;
 mod remove;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use berth_image::{BlobStore, Reference};
-use berth_storage::{Image, ImageStore, LayerStore};
+use berth_storage::{ContainerStore, Image, ImageStore, LayerStore};
 
 pub use config::{ConfigError, ImageConfig};
 pub use pull::{PullError, PullOptions};
@@ -37,6 +38,9 @@ pub enum ImagesError {
     /// The image store could not be opened or read.
     #[error("{0}")]
     Records(#[from] berth_storage::ImageStoreError),
+    /// The container store could not be opened or read.
+    #[error("{0}")]
+    Containers(#[from] berth_storage::ContainerError),
     /// An image config is unreadable.
     #[error("{0}")]
     Config(#[from] ConfigError),
@@ -52,17 +56,31 @@ pub struct Images {
     pub layers: LayerStore,
     /// Image records and their names.
     pub records: ImageStore,
+    /// Containers' writable layers (they keep the image layers below them alive).
+    pub containers: ContainerStore,
 }
 
 impl Images {
     /// Open the stores under `storage_root`, creating them if needed and removing what a crash
     /// left half-written.
     pub fn open(storage_root: &Path) -> Result<Images, ImagesError> {
+        // One spelling of the root, so paths recorded by one store match another's.
+        let layers = LayerStore::open(storage_root)?;
+        let storage_root =
+            &layers
+                .root()
+                .canonicalize()
+                .map_err(|source| berth_storage::StoreError::Io {
+                    step: "resolve",
+                    path: storage_root.to_path_buf(),
+                    source,
+                })?;
         Ok(Images {
             root: storage_root.to_path_buf(),
             blobs: BlobStore::open(storage_root)?,
             layers: LayerStore::open(storage_root)?,
             records: ImageStore::open(storage_root)?,
+            containers: ContainerStore::open(storage_root)?,
         })
     }
 
@@ -83,6 +101,43 @@ impl Images {
             .ok_or_else(|| ImagesError::NoSuchImage {
                 name: name.to_owned(),
             })
+    }
+
+    /// The lower directories (as containers name them) that some container uses.
+    pub fn lowers_in_use(&self) -> Result<HashSet<PathBuf>, ImagesError> {
+        Ok(self
+            .containers
+            .list()?
+            .into_iter()
+            .flat_map(|c| c.lowers)
+            .collect())
+    }
+
+    /// Is the layer `chain_id` (with short link `link`) below some container?
+    pub fn layer_in_use(&self, in_use: &HashSet<PathBuf>, chain_id: &str, link: &str) -> bool {
+        let by_link = self.layers.root().join("l").join(link);
+        let by_dir = self.layers.diff_dir(chain_id).ok();
+        in_use.contains(&by_link) || by_dir.is_some_and(|d| in_use.contains(&d))
+    }
+
+    /// A container whose root filesystem is `image` (its top layer is the container's top
+    /// lower directory).
+    pub fn container_using(&self, image: &Image) -> Result<Option<String>, ImagesError> {
+        let Some(top) = image.top_layer() else {
+            return Ok(None);
+        };
+        let Some(layer) = self.layers.get(top)? else {
+            return Ok(None);
+        };
+        for container in self.containers.list()? {
+            let uses = container.lowers.first().is_some_and(|first| {
+                self.layer_in_use(&HashSet::from([first.clone()]), top, &layer.link)
+            });
+            if uses {
+                return Ok(Some(container.id));
+            }
+        }
+        Ok(None)
     }
 
     /// The parsed config of `image`.

@@ -25,6 +25,18 @@ pub enum RemoveError {
         /// The short image ID.
         short: String,
     },
+    /// A container uses the image.
+    #[error(
+        "conflict: unable to remove repository reference \"{name}\" (must force) - container {container} is using its referenced image {short}"
+    )]
+    InUse {
+        /// The name given.
+        name: String,
+        /// The container.
+        container: String,
+        /// The short image ID.
+        short: String,
+    },
     /// A store failed.
     #[error(transparent)]
     Images(#[from] ImagesError),
@@ -94,6 +106,16 @@ impl Images {
         let image = self.resolve(name)?;
         let by_name = canonical_name(name)
             .is_some_and(|c| image.repo_tags.contains(&c) || image.repo_digests.contains(&c));
+        let last_name = image.repo_tags.len() <= 1;
+        if !force && (!by_name || last_name) {
+            if let Some(container) = self.container_using(&image)? {
+                return Err(RemoveError::InUse {
+                    name: name.to_owned(),
+                    container,
+                    short: short_id(&image.id),
+                });
+            }
+        }
         let mut removed = Removed::default();
         let locked = self.records.lock()?;
         if by_name && !force {
@@ -125,7 +147,8 @@ impl Images {
         let locked = self.records.lock()?;
         let mut removed = Removed::default();
         for image in self.records.list()? {
-            if all || image.repo_tags.is_empty() {
+            let unused = self.container_using(&image)?.is_none();
+            if unused && (all || image.repo_tags.is_empty()) {
                 removed.untagged.extend(image.repo_tags.iter().cloned());
                 removed.untagged.extend(image.repo_digests.iter().cloned());
                 locked.remove(&image.id)?;
@@ -144,10 +167,18 @@ impl Images {
     pub fn collect(&self) -> Result<Removed, RemoveError> {
         let _gc = self.gc_lock(true)?;
         let images = self.records.list()?;
-        let (blobs_used, layers_used) = references(&images);
+        let (blobs_used, mut layers_used) = references(&images);
+        let in_use = self.lowers_in_use()?;
+        let all_layers = self.layers.list().map_err(ImagesError::from)?;
+        // A layer below a container keeps its parents too.
+        for layer in &all_layers {
+            if self.layer_in_use(&in_use, &layer.chain_id, &layer.link) {
+                layers_used.extend(self.ancestors(&layer.chain_id));
+            }
+        }
         let mut removed = Removed::default();
         let mut failures = Vec::new();
-        for layer in self.layers.list().map_err(ImagesError::from)? {
+        for layer in all_layers {
             if layers_used.contains(&layer.chain_id) {
                 continue;
             }
@@ -180,6 +211,19 @@ impl Images {
         } else {
             Err(RemoveError::Collect(failures))
         }
+    }
+}
+
+impl Images {
+    /// `chain_id` and every layer below it.
+    fn ancestors(&self, chain_id: &str) -> Vec<String> {
+        let mut chain = Vec::new();
+        let mut next = Some(chain_id.to_owned());
+        while let Some(id) = next {
+            next = self.layers.get(&id).ok().flatten().and_then(|l| l.parent);
+            chain.push(id);
+        }
+        chain
     }
 }
 

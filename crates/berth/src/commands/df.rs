@@ -11,7 +11,7 @@ use crate::format::{human_size, table};
 use crate::template::Format;
 
 /// `system df`: images (layers shared between images counted once), containers, volumes and
-/// build cache (none of the last three exist yet: zero).
+/// build cache (volumes and build cache do not exist yet: zero).
 pub fn df(images: &Images, args: &DfArgs) -> Result<()> {
     let all = images.records.list()?;
     let mut layer_sizes: HashMap<String, u64> = HashMap::new();
@@ -25,13 +25,32 @@ pub fn df(images: &Images, args: &DfArgs) -> Result<()> {
         }
     }
     let total: u64 = layer_sizes.values().sum();
-    // No container uses an image yet: every image is reclaimable.
-    let active = 0;
-    let reclaimable = total;
+    let mut active = 0;
+    let mut in_use = 0;
+    for image in &all {
+        if images.container_using(image)?.is_some() {
+            active += 1;
+            in_use += image.size;
+        }
+    }
+    let reclaimable = total.saturating_sub(in_use);
+    let containers = images.containers.list()?;
+    let mut container_size = 0;
+    for container in &containers {
+        let upper = images.containers.upper_dir(&container.id)?;
+        container_size += dir_size(&upper).unwrap_or(0);
+    }
     let percent = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
     let rows = [
         ("Images", all.len(), active, total, reclaimable),
-        ("Containers", 0, 0, 0, 0),
+        // Without `berth run` yet, no container is running: all are reclaimable.
+        (
+            "Containers",
+            containers.len(),
+            0,
+            container_size,
+            container_size,
+        ),
         ("Local Volumes", 0, 0, 0, 0),
         ("Build Cache", 0, 0, 0, 0),
     ];
