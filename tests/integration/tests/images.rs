@@ -514,3 +514,120 @@ fn container_layer_of_a_pulled_image_has_its_size_limit_and_keeps_the_image() {
         .next()
         .is_none());
 }
+
+/// An image of three 8 MiB incompressible layers (slow enough to interrupt), pushed as `path`.
+fn push_big_image(registry: &TestRegistry, path: &str) -> Digest {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in 0..3 {
+        let data: Vec<u8> = (0..8 << 20)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        let name = format!("big{i}.bin");
+        let tar = tar_of(&[Entry::File(&name, &data)]);
+        diff_ids.push(Digest::of(&tar).to_string());
+        // Stored (level 0) gzip: random data does not compress, and the test stays quick.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        gz.write_all(&tar).unwrap();
+        layers.push(put(&store, OCI_LAYER_GZIP, &gz.finish().unwrap()));
+    }
+    let config = serde_json::json!({
+        "architecture": Platform::host().architecture,
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_owned()),
+        config: put(&store, OCI_CONFIG, &serde_json::to_vec(&config).unwrap()),
+        layers,
+        annotations: Default::default(),
+    };
+    let manifest = put(
+        &store,
+        OCI_MANIFEST,
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    let reference = registry.reference(path);
+    let client = berth_image::Client::for_reference(&reference, Default::default());
+    berth_image::push(&client, &store, &reference, &manifest.digest, None).unwrap();
+    manifest.digest
+}
+
+/// Bytes under `dir`, following nothing.
+fn bytes_under(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        total += if meta.is_dir() {
+            bytes_under(&entry.path())
+        } else {
+            meta.len()
+        };
+    }
+    total
+}
+
+#[test]
+fn a_pull_killed_midway_is_completed_by_the_next_and_listing_meanwhile_is_safe() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (layer ownership)");
+        return;
+    }
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let pushed = push_big_image(&registry, "big/image:1");
+    let name = format!("{}/big/image:1", registry.host);
+    let root = tempfile::tempdir().unwrap();
+    // Twice: once killed early (first bytes of a download), once later (several MiB in).
+    for threshold in [1u64, 10 << 20] {
+        let mut pull = Command::new(bin_dir().join("berth"))
+            .arg("--root")
+            .arg(root.path())
+            .args(["pull", "-q", &name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let storage = root.path().join("storage");
+        let started = wait_until(60.0, || {
+            // Listing while the pull writes must neither fail nor disturb it.
+            let listed = berth(root.path(), &["images", "-q"]);
+            assert!(listed.status.success(), "{}", describe(&listed));
+            bytes_under(&storage.join("blobs")) + bytes_under(&storage.join("tmp")) >= threshold
+                || pull.try_wait().unwrap().is_some()
+        });
+        assert!(started, "the pull wrote nothing within 60 s");
+        let interrupted = pull.try_wait().unwrap().is_none();
+        assert!(
+            interrupted || threshold > 1,
+            "the pull finished before it could be killed"
+        );
+        let _ = pull.kill();
+        let _ = pull.wait();
+        let listed = ok(root.path(), &["images", "-q"]);
+        assert!(listed.is_empty() || threshold > 1, "{listed}");
+    }
+    ok(root.path(), &["pull", "-q", &name]);
+    assert_eq!(manifest_digest(root.path(), &name), pushed.to_string());
+    assert_ne!(ok(root.path(), &["images", "-q"]), "");
+    assert!(
+        half_made(root.path()).is_empty(),
+        "{:?}",
+        half_made(root.path())
+    );
+    assert_blobs_verified(root.path());
+    let inspect = ok(root.path(), &["image", "inspect", "-f", "{{.Size}}", &name]);
+    assert_eq!(inspect.trim(), (3 * (8u64 << 20)).to_string());
+}
