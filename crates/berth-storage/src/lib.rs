@@ -7,11 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod compression;
+mod hashing;
 pub mod overlay;
 pub mod store;
 pub mod unpack;
 
 pub use compression::{decompressed, Compression, Decompressed};
 pub use overlay::{mount_overlay, OverlayError, Upper};
-pub use store::{chain_id, Layer, LayerStore, StoreError};
+pub use store::{chain_id, Layer, LayerStore, StoreError, UnpackedLayer};
 pub use unpack::{unpack, UnpackError, UnpackOptions, UnpackStats};

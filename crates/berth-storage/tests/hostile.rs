@@ -84,7 +84,12 @@ fn absolute_names_are_rejected() {
     if !require_root("absolute_names_are_rejected") {
         return;
     }
-    for name in ["/berth-abs-test", "/berth-abs-dir/", "//berth-abs-test", "/"] {
+    for name in [
+        "/berth-abs-test",
+        "/berth-abs-dir/",
+        "//berth-abs-test",
+        "/",
+    ] {
         let mut t = Tar::new();
         t.file("ok", DEFAULT, b"fine");
         if name.ends_with('/') {
