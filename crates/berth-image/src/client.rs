@@ -16,9 +16,13 @@ use crate::auth::{Challenge, Credentials};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, ACCEPTED_MANIFESTS};
 use crate::store::{BlobStore, StoreError};
+use crate::tee::{Outcome, Tee};
 
 /// The largest manifest we read, as containerd does.
 const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
+/// Why the consumer of a streamed blob ([`Client::fetch_blob_with`]) failed.
+pub type ConsumerError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Errors from talking to a registry; each names the request or object.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +76,12 @@ pub enum ClientError {
     },
     #[error("blob {digest}: {source}")]
     Blob { digest: Digest, source: StoreError },
+    /// The consumer of a streamed blob failed (with a verified, complete download).
+    #[error("blob {digest}: {source}")]
+    Consumer {
+        digest: Digest,
+        source: ConsumerError,
+    },
     #[error("token service {realm}: {reason}")]
     Token { realm: String, reason: String },
     #[error("{method} {url}: reading the response: {source}")]
@@ -245,39 +255,86 @@ impl Client {
         blob: &Descriptor,
         store: &BlobStore,
     ) -> Result<u64, ClientError> {
-        self.retrying(|| self.fetch_blob_once(repository, blob, store))
+        self.fetch_blob_with(repository, blob, store, &|_| {}, |_| Ok(()))
+            .map(|(size, ())| size)
     }
 
-    fn fetch_blob_once(
+    /// Downloads a blob into `store` while `consume` reads the same bytes (to unpack a layer
+    /// as it downloads). Each byte read is written to the blob's temporary file and hashed;
+    /// the read at the end of the body fails when the size or digest is wrong, so a consumer
+    /// that reads to the end fails before committing. What `consume` leaves unread is read
+    /// after it returns. The blob is committed after `consume` returned `Ok`, and its value is
+    /// returned with the size. `progress` gets the bytes received so far, on every read.
+    ///
+    /// A truncated body is retried like a whole-blob download: `consume` is called again
+    /// with a fresh stream, so it must start from scratch (discarding what it did on the
+    /// failed attempt). Errors say the root cause first: truncation, digest mismatch or a
+    /// failed blob write; else the consumer's own error ([`ClientError::Consumer`]).
+    pub fn fetch_blob_with<T>(
         &self,
         repository: &str,
         blob: &Descriptor,
         store: &BlobStore,
-    ) -> Result<u64, ClientError> {
+        progress: &dyn Fn(u64),
+        mut consume: impl FnMut(&mut dyn Read) -> Result<T, ConsumerError>,
+    ) -> Result<(u64, T), ClientError> {
+        self.retrying(|| self.fetch_blob_once(repository, blob, store, progress, &mut consume))
+    }
+
+    fn fetch_blob_once<T>(
+        &self,
+        repository: &str,
+        blob: &Descriptor,
+        store: &BlobStore,
+        progress: &dyn Fn(u64),
+        consume: &mut dyn FnMut(&mut dyn Read) -> Result<T, ConsumerError>,
+    ) -> Result<(u64, T), ClientError> {
         let url = format!("{}/v2/{repository}/blobs/{}", self.base, blob.digest);
         let request = Request::new("GET", url, pull_scope(repository));
         let response = self
             .send(&request)
             .map_err(|e| self.blob_not_found(e, repository, &blob.digest))?;
-        // The descriptor's size is authoritative: never read more than it says.
-        let expected = blob.size;
-        let mut counter = CountingReader {
-            inner: response.into_reader().take(expected),
-            count: 0,
-            failed: false,
+        let blob_err = |source| ClientError::Blob {
+            digest: blob.digest.clone(),
+            source,
         };
-        match store.put(&blob.digest, &mut counter) {
-            Ok(size) => Ok(size),
-            Err(_) if counter.failed || counter.count < expected => Err(ClientError::Truncated {
-                digest: blob.digest.clone(),
-                received: counter.count,
-                expected,
-            }),
-            Err(source) => Err(ClientError::Blob {
-                digest: blob.digest.clone(),
-                source,
-            }),
+        let mut writer = store
+            .writer(&blob.digest, Some(blob.size))
+            .map_err(blob_err)?;
+        // The descriptor's size is authoritative: never read more than it says.
+        let body = response.into_reader().take(blob.size);
+        let mut tee = Tee::new(body, &mut writer, blob.size, progress);
+        let consumed = consume(&mut tee);
+        let (outcome, received) = tee.finish();
+        match outcome {
+            Outcome::Verified => {}
+            Outcome::Truncated | Outcome::Reading => {
+                return Err(ClientError::Truncated {
+                    digest: blob.digest.clone(),
+                    received,
+                    expected: blob.size,
+                })
+            }
+            Outcome::Mismatch { actual } => {
+                return Err(blob_err(StoreError::DigestMismatch {
+                    expected: blob.digest.clone(),
+                    actual,
+                    size: blob.size,
+                }))
+            }
+            Outcome::WriteFailed(source) => {
+                return Err(blob_err(StoreError::Write {
+                    expected: blob.digest.clone(),
+                    source,
+                }))
+            }
         }
+        let value = consumed.map_err(|source| ClientError::Consumer {
+            digest: blob.digest.clone(),
+            source,
+        })?;
+        let size = writer.commit().map_err(blob_err)?;
+        Ok((size, value))
     }
 
     /// Whether the registry has the blob in `repository`.
@@ -622,22 +679,6 @@ impl<'a> Request<'a> {
 struct TokenResponse {
     token: Option<String>,
     access_token: Option<String>,
-}
-
-/// Counts what a response body delivered and whether reading it failed, to tell
-/// a truncated download from a local write error.
-struct CountingReader<R> {
-    inner: R,
-    count: u64,
-    failed: bool,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf).inspect_err(|_| self.failed = true)?;
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 fn send_file(
