@@ -306,28 +306,8 @@ impl Client {
         let mut tee = Tee::new(body, &mut writer, blob.size, progress);
         let consumed = consume(&mut tee);
         let (outcome, received) = tee.finish();
-        match outcome {
-            Outcome::Verified => {}
-            Outcome::Truncated | Outcome::Reading => {
-                return Err(ClientError::Truncated {
-                    digest: blob.digest.clone(),
-                    received,
-                    expected: blob.size,
-                })
-            }
-            Outcome::Mismatch { actual } => {
-                return Err(blob_err(StoreError::DigestMismatch {
-                    expected: blob.digest.clone(),
-                    actual,
-                    size: blob.size,
-                }))
-            }
-            Outcome::WriteFailed(source) => {
-                return Err(blob_err(StoreError::Write {
-                    expected: blob.digest.clone(),
-                    source,
-                }))
-            }
+        if let Some(error) = outcome_error(outcome, blob, received) {
+            return Err(error);
         }
         let value = consumed.map_err(|source| ClientError::Consumer {
             digest: blob.digest.clone(),
@@ -679,6 +659,31 @@ impl<'a> Request<'a> {
 struct TokenResponse {
     token: Option<String>,
     access_token: Option<String>,
+}
+
+/// The error for a stream that did not end verified, if it did not.
+fn outcome_error(outcome: Outcome, blob: &Descriptor, received: u64) -> Option<ClientError> {
+    let blob_err = |source| ClientError::Blob {
+        digest: blob.digest.clone(),
+        source,
+    };
+    match outcome {
+        Outcome::Verified => None,
+        Outcome::Truncated | Outcome::Reading => Some(ClientError::Truncated {
+            digest: blob.digest.clone(),
+            received,
+            expected: blob.size,
+        }),
+        Outcome::Mismatch { actual } => Some(blob_err(StoreError::DigestMismatch {
+            expected: blob.digest.clone(),
+            actual,
+            size: blob.size,
+        })),
+        Outcome::WriteFailed(source) => Some(blob_err(StoreError::Write {
+            expected: blob.digest.clone(),
+            source,
+        })),
+    }
 }
 
 fn send_file(

@@ -13,7 +13,7 @@ use berth_image::{
 };
 use support::images::{build_image, build_image_of, build_index, noise};
 use support::registry::TestRegistry;
-use support::sink::{is_root, layer_store, layer_tmp, Recorder, StoreSink};
+use support::sink::{is_root, layer_store, layer_tmp, OrderSink, Recorder, StoreSink};
 
 fn client(reference: &Reference, credentials: Option<Credentials>) -> Client {
     let options = ClientOptions {
@@ -648,5 +648,36 @@ fn layer_count_must_match_the_config() {
     assert!(
         err.contains("the manifest has 3 layers but rootfs.diff_ids has 2"),
         "{err}"
+    );
+}
+
+#[test]
+fn layers_unpack_in_parallel_and_commit_in_order() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let (_src_dir, src) = store();
+    let image = build_image(&src, &amd64(), 3);
+    let reference = registry.reference("test/order:v1");
+    let client = client(&reference, None);
+    push(&client, &src, &reference, &image.manifest.digest, None).expect("push");
+    let (_dir, dst) = store();
+    let sink = OrderSink::default();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: None,
+    };
+    pull_with(&client, &dst, &reference, &amd64(), options).expect("pull");
+    let log = sink.log.lock().expect("lock").clone();
+    let position = |what: &str| log.iter().position(|l| l == what).expect(what);
+    assert!(
+        position("unpacked 2") < position("unpacked 0"),
+        "layer 2 did not wait for the slow layer 0: {log:?}"
+    );
+    let commits: Vec<&String> = log.iter().filter(|l| l.starts_with("committed")).collect();
+    assert_eq!(
+        commits,
+        ["committed 0", "committed 1", "committed 2"],
+        "{log:?}"
     );
 }

@@ -114,3 +114,50 @@ pub fn layer_tmp(sink: &StoreSink) -> Vec<String> {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect()
 }
+
+/// A sink that only reads the stream, slows down layer 0, and records what happened.
+#[derive(Default)]
+pub struct OrderSink {
+    pub log: Mutex<Vec<String>>,
+}
+
+impl LayerSink for OrderSink {
+    fn contains(&self, _: &Digest) -> Result<bool, SinkError> {
+        Ok(false)
+    }
+
+    fn unpack<'s>(
+        &'s self,
+        layer: &LayerInfo<'_>,
+        blob: &mut dyn Read,
+    ) -> Result<Box<dyn PendingLayer + 's>, SinkError> {
+        std::io::copy(blob, &mut std::io::sink())?;
+        if layer.index == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        self.log
+            .lock()
+            .expect("lock")
+            .push(format!("unpacked {}", layer.index));
+        Ok(Box::new(OrderPending {
+            sink: self,
+            index: layer.index,
+        }))
+    }
+}
+
+struct OrderPending<'s> {
+    sink: &'s OrderSink,
+    index: usize,
+}
+
+impl PendingLayer for OrderPending<'_> {
+    fn commit(self: Box<Self>) -> Result<(), SinkError> {
+        self.sink
+            .log
+            .lock()
+            .expect("lock")
+            .push(format!("committed {}", self.index));
+        Ok(())
+    }
+}
