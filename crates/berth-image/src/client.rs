@@ -16,9 +16,13 @@ use crate::auth::{Challenge, Credentials};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, ACCEPTED_MANIFESTS};
 use crate::store::{BlobStore, StoreError};
+use crate::tee::{Outcome, Tee};
 
 /// The largest manifest we read, as containerd does.
 const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
+/// Why the consumer of a streamed blob ([`Client::fetch_blob_with`]) failed.
+pub type ConsumerError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Errors from talking to a registry; each names the request or object.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +76,12 @@ pub enum ClientError {
     },
     #[error("blob {digest}: {source}")]
     Blob { digest: Digest, source: StoreError },
+    /// The consumer of a streamed blob failed (with a verified, complete download).
+    #[error("blob {digest}: {source}")]
+    Consumer {
+        digest: Digest,
+        source: ConsumerError,
+    },
     #[error("token service {realm}: {reason}")]
     Token { realm: String, reason: String },
     #[error("{method} {url}: reading the response: {source}")]
@@ -138,7 +148,7 @@ pub struct FetchedManifest {
 enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(&'a std::path::Path),
+    File(&'a std::path::Path, &'a dyn Fn(u64)),
 }
 
 struct Request<'a> {
@@ -245,39 +255,66 @@ impl Client {
         blob: &Descriptor,
         store: &BlobStore,
     ) -> Result<u64, ClientError> {
-        self.retrying(|| self.fetch_blob_once(repository, blob, store))
+        self.fetch_blob_with(repository, blob, store, &|_| {}, |_| Ok(()))
+            .map(|(size, ())| size)
     }
 
-    fn fetch_blob_once(
+    /// Downloads a blob into `store` while `consume` reads the same bytes (to unpack a layer
+    /// as it downloads). Each byte read is written to the blob's temporary file and hashed;
+    /// the read at the end of the body fails when the size or digest is wrong, so a consumer
+    /// that reads to the end fails before committing. What `consume` leaves unread is read
+    /// after it returns. The blob is committed after `consume` returned `Ok`, and its value is
+    /// returned with the size. `progress` gets the bytes received so far, on every read.
+    ///
+    /// A truncated body is retried like a whole-blob download: `consume` is called again
+    /// with a fresh stream, so it must start from scratch (discarding what it did on the
+    /// failed attempt). Errors say the root cause first: truncation, digest mismatch or a
+    /// failed blob write; else the consumer's own error ([`ClientError::Consumer`]).
+    pub fn fetch_blob_with<T>(
         &self,
         repository: &str,
         blob: &Descriptor,
         store: &BlobStore,
-    ) -> Result<u64, ClientError> {
+        progress: &dyn Fn(u64),
+        mut consume: impl FnMut(&mut dyn Read) -> Result<T, ConsumerError>,
+    ) -> Result<(u64, T), ClientError> {
+        self.retrying(|| self.fetch_blob_once(repository, blob, store, progress, &mut consume))
+    }
+
+    fn fetch_blob_once<T>(
+        &self,
+        repository: &str,
+        blob: &Descriptor,
+        store: &BlobStore,
+        progress: &dyn Fn(u64),
+        consume: &mut dyn FnMut(&mut dyn Read) -> Result<T, ConsumerError>,
+    ) -> Result<(u64, T), ClientError> {
         let url = format!("{}/v2/{repository}/blobs/{}", self.base, blob.digest);
         let request = Request::new("GET", url, pull_scope(repository));
         let response = self
             .send(&request)
             .map_err(|e| self.blob_not_found(e, repository, &blob.digest))?;
-        // The descriptor's size is authoritative: never read more than it says.
-        let expected = blob.size;
-        let mut counter = CountingReader {
-            inner: response.into_reader().take(expected),
-            count: 0,
-            failed: false,
+        let blob_err = |source| ClientError::Blob {
+            digest: blob.digest.clone(),
+            source,
         };
-        match store.put(&blob.digest, &mut counter) {
-            Ok(size) => Ok(size),
-            Err(_) if counter.failed || counter.count < expected => Err(ClientError::Truncated {
-                digest: blob.digest.clone(),
-                received: counter.count,
-                expected,
-            }),
-            Err(source) => Err(ClientError::Blob {
-                digest: blob.digest.clone(),
-                source,
-            }),
+        let mut writer = store
+            .writer(&blob.digest, Some(blob.size))
+            .map_err(blob_err)?;
+        // The descriptor's size is authoritative: never read more than it says.
+        let body = response.into_reader().take(blob.size);
+        let mut tee = Tee::new(body, &mut writer, blob.size, progress);
+        let consumed = consume(&mut tee);
+        let (outcome, received) = tee.finish();
+        if let Some(error) = outcome_error(outcome, blob, received) {
+            return Err(error);
         }
+        let value = consumed.map_err(|source| ClientError::Consumer {
+            digest: blob.digest.clone(),
+            source,
+        })?;
+        let size = writer.commit().map_err(blob_err)?;
+        Ok((size, value))
     }
 
     /// Whether the registry has the blob in `repository`.
@@ -299,6 +336,18 @@ impl Client {
         store: &BlobStore,
         mount_from: Option<&str>,
     ) -> Result<PushOutcome, ClientError> {
+        self.push_blob_with(repository, digest, store, mount_from, &|_| {})
+    }
+
+    /// [`Client::push_blob`], telling `sent` how many bytes of the upload went out so far.
+    pub fn push_blob_with(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        store: &BlobStore,
+        mount_from: Option<&str>,
+        sent: &dyn Fn(u64),
+    ) -> Result<PushOutcome, ClientError> {
         if self.blob_exists(repository, digest)? {
             return Ok(PushOutcome::AlreadyExists);
         }
@@ -309,7 +358,7 @@ impl Client {
             },
             None => self.start_upload(repository)?,
         };
-        self.finish_upload(repository, &location, digest, store)?;
+        self.finish_upload(repository, &location, digest, store, sent)?;
         Ok(PushOutcome::Uploaded)
     }
 
@@ -347,6 +396,7 @@ impl Client {
         location: &str,
         digest: &Digest,
         store: &BlobStore,
+        sent: &dyn Fn(u64),
     ) -> Result<(), ClientError> {
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!(
@@ -356,7 +406,7 @@ impl Client {
         let path = store.path(digest);
         let request = Request {
             content_type: Some("application/octet-stream"),
-            body: Body::File(&path),
+            body: Body::File(&path, sent),
             ..Request::new("PUT", url, push_scope(repository))
         };
         self.send_retrying(&request).map(drop)
@@ -464,7 +514,7 @@ impl Client {
         match request.body {
             Body::Empty => builder.call().map_err(Box::new),
             Body::Bytes(bytes) => builder.send_bytes(bytes).map_err(Box::new),
-            Body::File(path) => send_file(builder, path),
+            Body::File(path, sent) => send_file(builder, path, sent),
         }
     }
 
@@ -624,25 +674,35 @@ struct TokenResponse {
     access_token: Option<String>,
 }
 
-/// Counts what a response body delivered and whether reading it failed, to tell
-/// a truncated download from a local write error.
-struct CountingReader<R> {
-    inner: R,
-    count: u64,
-    failed: bool,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf).inspect_err(|_| self.failed = true)?;
-        self.count += n as u64;
-        Ok(n)
+/// The error for a stream that did not end verified, if it did not.
+fn outcome_error(outcome: Outcome, blob: &Descriptor, received: u64) -> Option<ClientError> {
+    let blob_err = |source| ClientError::Blob {
+        digest: blob.digest.clone(),
+        source,
+    };
+    match outcome {
+        Outcome::Verified => None,
+        Outcome::Truncated | Outcome::Reading => Some(ClientError::Truncated {
+            digest: blob.digest.clone(),
+            received,
+            expected: blob.size,
+        }),
+        Outcome::Mismatch { actual } => Some(blob_err(StoreError::DigestMismatch {
+            expected: blob.digest.clone(),
+            actual,
+            size: blob.size,
+        })),
+        Outcome::WriteFailed(source) => Some(blob_err(StoreError::Write {
+            expected: blob.digest.clone(),
+            source,
+        })),
     }
 }
 
 fn send_file(
     builder: ureq::Request,
     path: &std::path::Path,
+    sent: &dyn Fn(u64),
 ) -> Result<ureq::Response, Box<ureq::Error>> {
     let io_err = |e: io::Error| {
         Box::new(ureq::Error::from(io::Error::new(
@@ -652,10 +712,31 @@ fn send_file(
     };
     let file = File::open(path).map_err(io_err)?;
     let size = file.metadata().map_err(io_err)?.len();
+    let counted = Counted {
+        inner: file,
+        done: 0,
+        sent,
+    };
     builder
         .set("Content-Length", &size.to_string())
-        .send(file)
+        .send(counted)
         .map_err(Box::new)
+}
+
+/// A reader that reports how many bytes were read so far.
+struct Counted<'a, R> {
+    inner: R,
+    done: u64,
+    sent: &'a dyn Fn(u64),
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        (self.sent)(self.done);
+        Ok(n)
+    }
 }
 
 fn read_limited(response: ureq::Response, method: &str, url: &str) -> Result<Vec<u8>, ClientError> {

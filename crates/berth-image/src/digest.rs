@@ -114,6 +114,11 @@ impl<W: Write> HashingWriter<W> {
         self.written
     }
 
+    /// The digest of what was written so far.
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.hasher.clone())
+    }
+
     /// The inner writer, the digest of what was written, and its length.
     pub fn finish(self) -> (W, Digest, u64) {
         (self.inner, Digest::from_hasher(self.hasher), self.written)

@@ -2,9 +2,13 @@
 //! registry has, mounting from a sibling repository when one is named), then
 //! manifests, an index's children before the index.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::client::{Client, ClientError, PushOutcome};
 use crate::digest::Digest;
+use crate::manifest::Descriptor;
 use crate::manifest::{ManifestError, ManifestKind, OCI_INDEX, OCI_MANIFEST};
+use crate::progress::{step, LayerEvent, Progress};
 use crate::reference::Reference;
 use crate::store::{BlobStore, StoreError};
 
@@ -48,12 +52,25 @@ pub fn push(
     digest: &Digest,
     mount_from: Option<&str>,
 ) -> Result<PushReport, PushError> {
+    push_with(client, store, reference, digest, mount_from, None)
+}
+
+/// [`push`], reporting each layer's upload to `progress`.
+pub fn push_with(
+    client: &Client,
+    store: &BlobStore,
+    reference: &Reference,
+    digest: &Digest,
+    mount_from: Option<&str>,
+    progress: Option<&dyn Progress>,
+) -> Result<PushReport, PushError> {
     let pusher = Pusher {
         client,
         store,
         reference,
         mount_from,
         name: reference.to_string(),
+        progress,
     };
     let mut report = PushReport::default();
     let target = reference
@@ -69,6 +86,7 @@ struct Pusher<'a> {
     reference: &'a Reference,
     mount_from: Option<&'a str>,
     name: String,
+    progress: Option<&'a dyn Progress>,
 }
 
 impl Pusher<'_> {
@@ -89,11 +107,15 @@ impl Pusher<'_> {
             })?;
         let media_type = match &kind {
             ManifestKind::Image(manifest) => {
-                let blobs = std::iter::once(&manifest.config).chain(&manifest.layers);
-                for blob in blobs {
-                    let outcome = self.push_blob(&blob.digest)?;
-                    report.blobs.push((blob.digest.clone(), outcome));
+                if let Some(progress) = self.progress {
+                    progress.layers(&manifest.layers);
                 }
+                for (index, layer) in manifest.layers.iter().enumerate() {
+                    let outcome = self.push_layer(index, layer)?;
+                    report.blobs.push((layer.digest.clone(), outcome));
+                }
+                let outcome = self.push_blob(&manifest.config.digest, &|_| {})?;
+                report.blobs.push((manifest.config.digest.clone(), outcome));
                 manifest
                     .media_type
                     .clone()
@@ -117,7 +139,34 @@ impl Pusher<'_> {
         Ok(())
     }
 
-    fn push_blob(&self, digest: &Digest) -> Result<PushOutcome, PushError> {
+    /// Push layer `index`, telling the progress what happens to it.
+    fn push_layer(&self, index: usize, layer: &Descriptor) -> Result<PushOutcome, PushError> {
+        let Some(progress) = self.progress else {
+            return self.push_blob(&layer.digest, &|_| {});
+        };
+        let total = layer.size;
+        let last = AtomicU64::new(0);
+        let sent = |done: u64| {
+            let before = last.load(Ordering::Relaxed);
+            if done == total || done >= before + step(total) {
+                last.store(done, Ordering::Relaxed);
+                progress.layer(index, layer, LayerEvent::Uploading { done, total });
+            }
+        };
+        let result = self.push_blob(&layer.digest, &sent);
+        let event = match &result {
+            Ok(PushOutcome::AlreadyExists) => LayerEvent::AlreadyExists,
+            Ok(PushOutcome::Mounted) => LayerEvent::Mounted,
+            Ok(PushOutcome::Uploaded) => LayerEvent::Complete,
+            Err(e) => LayerEvent::Failed {
+                error: e.to_string(),
+            },
+        };
+        progress.layer(index, layer, event);
+        result
+    }
+
+    fn push_blob(&self, digest: &Digest, sent: &dyn Fn(u64)) -> Result<PushOutcome, PushError> {
         if !self.store.contains(digest) {
             let missing =
                 std::io::Error::new(std::io::ErrorKind::NotFound, "blob not in the local store");
@@ -132,7 +181,7 @@ impl Pusher<'_> {
         }
         let repository = self.reference.repository();
         self.client
-            .push_blob(repository, digest, self.store, self.mount_from)
+            .push_blob_with(repository, digest, self.store, self.mount_from, sent)
             .map_err(|source| self.registry_err(source))
     }
 

@@ -3,10 +3,11 @@
 //! A blob is streamed into a temporary file in the same directory while its digest
 //! is computed; it is renamed into place only after the digest matched and the data
 //! was fsynced. A mismatch leaves nothing behind, and temporary files left by a
-//! crash are removed when the store is opened.
+//! crash are removed when the store is opened. [`BlobWriter`] is the same as a writer, for
+//! callers that tee a download into the store while they read it.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, HashingWriter};
@@ -27,6 +28,12 @@ pub enum StoreError {
         expected: Digest,
         actual: Digest,
         size: u64,
+    },
+    #[error("size mismatch: expected {expected} bytes of {digest}, got {actual}")]
+    SizeMismatch {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
     },
     #[error("blob store: committing {path}: {source}")]
     Commit { path: PathBuf, source: io::Error },
@@ -140,40 +147,114 @@ impl BlobStore {
     /// Streams `reader` into the store, verifying it hashes to `expected`.
     /// Returns the number of bytes stored. On any error nothing is left behind.
     pub fn put(&self, expected: &Digest, mut reader: impl Read) -> Result<u64, StoreError> {
-        let write_err = |source| StoreError::Write {
+        let mut writer = self.writer(expected, None)?;
+        io::copy(&mut reader, &mut writer).map_err(|source| StoreError::Write {
             expected: expected.clone(),
             source,
-        };
+        })?;
+        writer.commit()
+    }
+
+    /// A writer for the blob `expected` (of `size` bytes, when known): it streams into a
+    /// temporary file, and [`BlobWriter::commit`] stores it once size and digest match.
+    /// Dropping it uncommitted removes the temporary file.
+    pub fn writer(&self, expected: &Digest, size: Option<u64>) -> Result<BlobWriter, StoreError> {
         let tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .tempfile_in(&self.dir)
-            .map_err(write_err)?;
-        let mut writer = HashingWriter::new(tmp);
-        io::copy(&mut reader, &mut writer).map_err(write_err)?;
-        let (tmp, actual, size) = writer.finish();
-        if actual != *expected {
-            return Err(StoreError::DigestMismatch {
+            .map_err(|source| StoreError::Write {
                 expected: expected.clone(),
-                actual,
-                size,
-            });
-        }
-        self.commit(tmp, expected)?;
-        Ok(size)
+                source,
+            })?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            expected: expected.clone(),
+            size,
+            inner: HashingWriter::new(BufWriter::new(tmp)),
+        })
     }
 
-    fn commit(&self, mut tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
+    fn commit(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
         let path = self.path(digest);
         let commit_err = |source| StoreError::Commit {
             path: path.clone(),
             source,
         };
-        tmp.flush().map_err(commit_err)?;
         tmp.as_file().sync_all().map_err(commit_err)?;
         tmp.persist(&path).map_err(|e| commit_err(e.error))?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(commit_err)
+    }
+}
+
+/// A blob being written: hashed on the way into a temporary file in the store.
+pub struct BlobWriter {
+    store: BlobStore,
+    expected: Digest,
+    size: Option<u64>,
+    inner: HashingWriter<BufWriter<tempfile::NamedTempFile>>,
+}
+
+impl BlobWriter {
+    /// The digest the blob must have.
+    pub fn expected(&self) -> &Digest {
+        &self.expected
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.inner.written()
+    }
+
+    /// The digest of what was written so far.
+    pub fn digest(&self) -> Digest {
+        self.inner.digest()
+    }
+
+    /// Checks size and digest, fsyncs, renames into place and fsyncs the directory.
+    /// Returns the size. On error the temporary file is removed.
+    pub fn commit(self) -> Result<u64, StoreError> {
+        let (buffered, actual, size) = self.inner.finish();
+        if let Some(expected) = self.size.filter(|&expected| expected != size) {
+            return Err(StoreError::SizeMismatch {
+                digest: self.expected,
+                expected,
+                actual: size,
+            });
+        }
+        if actual != self.expected {
+            return Err(StoreError::DigestMismatch {
+                expected: self.expected,
+                actual,
+                size,
+            });
+        }
+        let tmp = buffered.into_inner().map_err(|e| StoreError::Write {
+            expected: self.expected.clone(),
+            source: e.into_error(),
+        })?;
+        self.store.commit(tmp, &self.expected)?;
+        Ok(size)
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("expected", &self.expected)
+            .field("written", &self.written())
+            .finish()
     }
 }
 
@@ -220,6 +301,38 @@ mod tests {
             "{message}"
         );
         assert!(names(&store).is_empty(), "left behind: {:?}", names(&store));
+    }
+
+    #[test]
+    fn writer_commits_only_the_expected_size_and_digest() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(root.path()).expect("open");
+        let digest = Digest::of(b"streamed");
+        let mut writer = store.writer(&digest, Some(8)).expect("writer");
+        writer.write_all(b"stream").expect("write");
+        assert_eq!(writer.written(), 6);
+        writer.write_all(b"ed").expect("write");
+        assert_eq!(writer.digest(), digest);
+        assert_eq!(writer.commit().expect("commit"), 8);
+        assert_eq!(store.read(&digest).expect("read"), b"streamed");
+
+        let other = Digest::of(b"other");
+        let mut writer = store.writer(&other, Some(5)).expect("writer");
+        writer.write_all(b"othe").expect("write");
+        let err = writer.commit().expect_err("short").to_string();
+        assert!(
+            err.contains("expected 5 bytes") && err.contains("got 4"),
+            "{err}"
+        );
+        let mut writer = store.writer(&other, Some(5)).expect("writer");
+        writer.write_all(b"OTHER").expect("write");
+        assert!(matches!(
+            writer.commit(),
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        let writer = store.writer(&other, None).expect("writer");
+        drop(writer);
+        assert_eq!(names(&store), vec![digest.hex().to_owned()]);
     }
 
     #[test]

@@ -4,9 +4,17 @@ mod support;
 
 use std::time::Duration;
 
-use berth_image::manifest::{Descriptor, OCI_LAYER_GZIP};
-use berth_image::{BlobStore, Client, ClientOptions, Credentials, Digest};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use berth_image::manifest::{Descriptor, OCI_LAYER_GZIP, OCI_MANIFEST};
+use berth_image::{
+    pull_with, BlobStore, Client, ClientOptions, Credentials, Digest, LayerEvent, Platform,
+    PullOptions, Reference,
+};
 use support::fake::{response, FakeServer, Seen};
+use support::images::{build_image_of, noise};
+use support::sink::{is_root, layer_store, layer_tmp, Recorder};
 
 fn client(host: &str, credentials: Option<Credentials>) -> Client {
     let options = ClientOptions {
@@ -179,4 +187,176 @@ fn bearer_token_with_wrong_password_is_a_clear_error() {
         err.contains("authentication failed") && err.contains("wrong username or password"),
         "{err}"
     );
+}
+
+/// Serves `image` from `src` as `x/y:latest`. With `truncate_first`, counts the GETs of the
+/// first layer and breaks the first one off half-way.
+fn serve_image(
+    src: &BlobStore,
+    image: &support::images::BuiltImage,
+    truncate_first: Option<Arc<AtomicUsize>>,
+) -> FakeServer {
+    let manifest = src.read(&image.manifest.digest).expect("manifest");
+    let config = src.read(&image.config.digest).expect("config");
+    let layer = src.read(&image.layers[0].digest).expect("layer");
+    let (config_hex, layer_hex) = (
+        image.config.digest.hex().to_owned(),
+        image.layers[0].digest.hex().to_owned(),
+    );
+    FakeServer::start(Box::new(move |seen: &Seen, _| {
+        if seen.target.ends_with("/manifests/latest") {
+            return response("200 OK", &[("Content-Type", OCI_MANIFEST)], &manifest);
+        }
+        if seen.target.ends_with(&config_hex) {
+            return response("200 OK", &[], &config);
+        }
+        if seen.target.ends_with(&layer_hex) {
+            let mut out = response("200 OK", &[], &layer);
+            if let Some(gets) = &truncate_first {
+                if gets.fetch_add(1, Ordering::SeqCst) == 0 {
+                    out.truncate(out.len() - layer.len() / 2);
+                }
+            }
+            return out;
+        }
+        response("404 Not Found", &[], b"")
+    }))
+}
+
+/// The layer's first download breaks off half-way through the unpack; the retry unpacks it
+/// again from scratch, and nothing of the first attempt is left.
+#[test]
+fn truncated_layer_is_unpacked_again_from_scratch() {
+    if !is_root("truncated_layer_is_unpacked_again_from_scratch") {
+        return;
+    }
+    let src_dir = tempfile::tempdir().expect("tempdir");
+    let src = BlobStore::open(src_dir.path()).expect("store");
+    let platform = Platform::new("linux", "amd64", None);
+    let data = noise(600_000);
+    let layers = vec![vec![("big/noise.bin".to_owned(), data.clone())]];
+    let image = build_image_of(&src, &platform, &layers, None);
+    let layer = src.read(&image.layers[0].digest).expect("layer");
+    let layer_gets = Arc::new(AtomicUsize::new(0));
+    let server = serve_image(&src, &image, Some(Arc::clone(&layer_gets)));
+    let reference: Reference = format!("{}/x/y:latest", server.host)
+        .parse()
+        .expect("reference");
+    let dst_dir = tempfile::tempdir().expect("tempdir");
+    let dst = BlobStore::open(dst_dir.path()).expect("store");
+    let (_layers_dir, sink) = layer_store();
+    let progress = Recorder::default();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: Some(&progress),
+    };
+    let pulled = pull_with(
+        &client(&server.host, None),
+        &dst,
+        &reference,
+        &platform,
+        options,
+    )
+    .expect("pull after a retry");
+    assert_eq!(layer_gets.load(Ordering::SeqCst), 2, "one retry");
+    let top = pulled.chain_ids[0].to_string();
+    let diff = sink.0.diff_dir(&top).expect("diff dir");
+    assert_eq!(
+        std::fs::read(diff.join("big/noise.bin")).expect("file"),
+        data
+    );
+    assert!(layer_tmp(&sink).is_empty(), "{:?}", layer_tmp(&sink));
+    assert_eq!(dst.read(&image.layers[0].digest).expect("blob"), layer);
+    let downloaded: Vec<u64> = progress
+        .of(0)
+        .into_iter()
+        .filter_map(|e| match e {
+            LayerEvent::Downloading { done, .. } => Some(done),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        downloaded.windows(2).any(|w| w[1] < w[0]),
+        "the retry starts again from 0: {downloaded:?}"
+    );
+    assert_eq!(progress.kinds(0).last(), Some(&"complete"));
+}
+
+/// A tmpfs of `size` mounted on a temporary directory; unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = std::ffi::CString::new(format!("size={size}")).expect("mount data");
+        match rustix::mount::mount(
+            "berth-test",
+            dir.path(),
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            data.as_c_str(),
+        ) {
+            Ok(()) => Some(SmallDisk { dir }),
+            Err(e) => {
+                eprintln!("SKIPPED: cannot mount a tmpfs: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(self.dir.path(), rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+/// A full disk gives one line naming the layer, and no layer or blob is committed.
+#[test]
+fn a_full_disk_is_one_clear_line_and_commits_nothing() {
+    if !is_root("a_full_disk_is_one_clear_line_and_commits_nothing") {
+        return;
+    }
+    let src_dir = tempfile::tempdir().expect("tempdir");
+    let src = BlobStore::open(src_dir.path()).expect("store");
+    let platform = Platform::new("linux", "amd64", None);
+    let layers = vec![vec![("big/noise.bin".to_owned(), noise(3 << 20))]];
+    let image = build_image_of(&src, &platform, &layers, None);
+    let server = serve_image(&src, &image, None);
+    let reference: Reference = format!("{}/x/y:latest", server.host)
+        .parse()
+        .expect("reference");
+    let Some(disk) = SmallDisk::mount("4m") else {
+        return;
+    };
+    let dst = BlobStore::open(disk.dir.path()).expect("store");
+    let sink = support::sink::StoreSink(
+        berth_storage::LayerStore::open(disk.dir.path().join("layers")).expect("layer store"),
+    );
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: None,
+    };
+    let err = pull_with(
+        &client(&server.host, None),
+        &dst,
+        &reference,
+        &platform,
+        options,
+    )
+    .expect_err("disk full")
+    .to_string();
+    assert!(
+        err.contains("No space left on device")
+            && (err.contains(&image.layers[0].digest.to_string())
+                || err.contains(&image.diff_ids[0].to_string())),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "one line: {err}");
+    assert!(sink.0.list().expect("list").is_empty());
+    assert!(layer_tmp(&sink).is_empty(), "{:?}", layer_tmp(&sink));
+    assert!(!dst.contains(&image.layers[0].digest));
+    drop(sink);
 }

@@ -4,11 +4,16 @@ mod support;
 
 use std::time::Duration;
 
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
 use berth_image::{
-    pull, push, BlobStore, Client, ClientOptions, Credentials, Platform, PushOutcome, Reference,
+    pull, pull_with, push, BlobStore, Client, ClientOptions, Credentials, LayerEvent, Platform,
+    PullOptions, PushOutcome, Reference,
 };
-use support::images::{build_image, build_index};
+use support::images::{build_image, build_image_of, build_index, noise};
 use support::registry::TestRegistry;
+use support::sink::{is_root, layer_store, layer_tmp, OrderSink, Recorder, StoreSink};
 
 fn client(reference: &Reference, credentials: Option<Credentials>) -> Client {
     let options = ClientOptions {
@@ -370,4 +375,309 @@ fn bearer_token_flow_against_a_token_service() {
 
 fn client_for(reference: &Reference, user: &str, password: &str) -> Client {
     client(reference, Some(Credentials::new(user, password)))
+}
+
+fn files(list: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    list.iter()
+        .map(|(name, data)| (name.to_string(), data.to_vec()))
+        .collect()
+}
+
+/// A base layer, a layer that whites out a base file, and a 1 MiB layer (several progress steps).
+fn three_layers() -> Vec<Vec<(String, Vec<u8>)>> {
+    vec![
+        files(&[
+            ("etc/os-release", b"base"),
+            ("dir/gone", b"x"),
+            ("dir/kept", b"y"),
+        ]),
+        files(&[("dir/.wh.gone", b""), ("dir/new", b"new")]),
+        files(&[("big/noise.bin", &noise(1 << 20))]),
+    ]
+}
+
+/// The unpacked directories of the pulled stack, base layer first.
+fn diff_dirs(sink: &StoreSink, top: &berth_image::Digest) -> Vec<PathBuf> {
+    let mut dirs = sink.0.lower_dirs(&top.to_string()).expect("lower dirs");
+    dirs.reverse();
+    dirs
+}
+
+fn check_three_layers(dirs: &[PathBuf]) {
+    assert_eq!(dirs.len(), 3);
+    let read = |dir: &Path, name: &str| std::fs::read(dir.join(name)).expect(name);
+    assert_eq!(read(&dirs[0], "etc/os-release"), b"base");
+    assert_eq!(read(&dirs[0], "dir/gone"), b"x");
+    assert_eq!(read(&dirs[1], "dir/new"), b"new");
+    let whiteout = std::fs::symlink_metadata(dirs[1].join("dir/gone")).expect("whiteout");
+    assert!(
+        whiteout.file_type().is_char_device() && whiteout.rdev() == 0,
+        "dir/.wh.gone became a 0/0 character device"
+    );
+    assert!(!dirs[1].join("dir/.wh.gone").exists());
+    assert_eq!(read(&dirs[2], "big/noise.bin"), noise(1 << 20));
+}
+
+fn blob_gets(registry: &TestRegistry, repository: &str) -> usize {
+    registry
+        .log()
+        .matches(&format!("GET /v2/{repository}/blobs/"))
+        .count()
+}
+
+#[test]
+fn pull_unpacks_layers_while_they_download() {
+    if !is_root("pull_unpacks_layers_while_they_download") {
+        return;
+    }
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let (_src_dir, src) = store();
+    let image = build_image_of(&src, &amd64(), &three_layers(), None);
+    let reference = registry.reference("test/unpack:v1");
+    let client = client(&reference, None);
+    push(&client, &src, &reference, &image.manifest.digest, None).expect("push");
+
+    let (dir, dst) = store();
+    let (_layers_dir, sink) = layer_store();
+    let progress = Recorder::default();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: Some(&progress),
+    };
+    let pulled = pull_with(&client, &dst, &reference, &amd64(), options).expect("pull");
+    assert_eq!(pulled.diff_ids, image.diff_ids);
+    let top = pulled.chain_ids.last().expect("top layer");
+    check_three_layers(&diff_dirs(&sink, top));
+    assert_eq!(stored(&dir).len(), 5, "manifest, config, 3 layers");
+    assert!(layer_tmp(&sink).is_empty(), "{:?}", layer_tmp(&sink));
+    for index in 0..3 {
+        assert_eq!(
+            progress.kinds(index),
+            ["downloading", "verifying", "complete"],
+            "layer {index}"
+        );
+    }
+    let big: Vec<_> = progress
+        .of(2)
+        .into_iter()
+        .filter_map(|e| match e {
+            LayerEvent::Downloading { done, total } => Some((done, total)),
+            _ => None,
+        })
+        .collect();
+    let total = image.layers[2].size;
+    assert!(big.len() >= 3, "{big:?}");
+    assert_eq!(big.last(), Some(&(total, total)));
+    assert!(big.len() <= 2 + 100, "throttled: {} events", big.len());
+
+    // Everything is there: nothing is downloaded again.
+    let gets = blob_gets(&registry, "test/unpack");
+    let again = Recorder::default();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: Some(&again),
+    };
+    pull_with(&client, &dst, &reference, &amd64(), options).expect("pull again");
+    for index in 0..3 {
+        assert_eq!(again.kinds(index), ["exists"], "layer {index}");
+    }
+    assert_eq!(blob_gets(&registry, "test/unpack"), gets);
+}
+
+#[test]
+fn a_wrong_diff_id_leaves_no_layer_and_no_blob() {
+    if !is_root("a_wrong_diff_id_leaves_no_layer_and_no_blob") {
+        return;
+    }
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let (_src_dir, src) = store();
+    let layers = vec![files(&[("a/file", b"data")])];
+    let image = build_image_of(&src, &amd64(), &layers, Some(0));
+    let reference = registry.reference("test/baddiff:v1");
+    let client = client(&reference, None);
+    push(&client, &src, &reference, &image.manifest.digest, None).expect("push");
+
+    let (dir, dst) = store();
+    let (_layers_dir, sink) = layer_store();
+    let progress = Recorder::default();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: Some(&progress),
+    };
+    let err = pull_with(&client, &dst, &reference, &amd64(), options)
+        .expect_err("wrong diffID")
+        .to_string();
+    assert!(
+        err.contains(&format!("layer {}", image.layers[0].digest))
+            && err.contains(&format!(
+                "layer {}: diff ID mismatch: got sha256:",
+                image.diff_ids[0]
+            )),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "one line: {err}");
+    assert!(sink.0.list().expect("list").is_empty());
+    assert!(layer_tmp(&sink).is_empty(), "{:?}", layer_tmp(&sink));
+    assert_eq!(
+        stored(&dir),
+        vec![image.config.digest.hex().to_owned()],
+        "only the config may be stored"
+    );
+    assert_eq!(progress.kinds(0).last(), Some(&"failed"));
+}
+
+#[test]
+fn a_tampered_layer_is_a_digest_mismatch_while_unpacking_too() {
+    if !is_root("a_tampered_layer_is_a_digest_mismatch_while_unpacking_too") {
+        return;
+    }
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let (_src_dir, src) = store();
+    let layers = vec![files(&[("a/file", &noise(100_000))])];
+    let image = build_image_of(&src, &amd64(), &layers, None);
+    let reference = registry.reference("test/tamperunpack:v1");
+    let client = client(&reference, None);
+    push(&client, &src, &reference, &image.manifest.digest, None).expect("push");
+    let layer = &image.layers[0];
+    let path = registry.blob_data_path(&layer.digest);
+    let mut data = std::fs::read(&path).expect("read layer");
+    data[5000] ^= 0xff; // inside the deflate stream: the gzip decoder may fail first
+    std::fs::write(&path, data).expect("tamper layer");
+
+    let (dir, dst) = store();
+    let (_layers_dir, sink) = layer_store();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: None,
+    };
+    let err = pull_with(&client, &dst, &reference, &amd64(), options)
+        .expect_err("tampered layer")
+        .to_string();
+    assert!(
+        err.contains("digest mismatch") && err.contains(&format!("expected {}", layer.digest)),
+        "{err}"
+    );
+    assert!(sink.0.list().expect("list").is_empty());
+    assert!(layer_tmp(&sink).is_empty());
+    assert_eq!(stored(&dir), vec![image.config.digest.hex().to_owned()]);
+}
+
+#[test]
+fn a_pull_completes_a_partial_store() {
+    if !is_root("a_pull_completes_a_partial_store") {
+        return;
+    }
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let (_src_dir, src) = store();
+    let image = build_image_of(&src, &amd64(), &three_layers(), None);
+    let reference = registry.reference("test/partial:v1");
+    let client = client(&reference, None);
+    push(&client, &src, &reference, &image.manifest.digest, None).expect("push");
+    let (dir, dst) = store();
+    let (layers_dir, sink) = layer_store();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: None,
+    };
+    let pulled = pull_with(&client, &dst, &reference, &amd64(), options).expect("pull");
+    let chain = &pulled.chain_ids;
+
+    // Layer 0 lost entirely, layer 1 its blob (a crash between the two), layer 2 its unpacked
+    // directory; plus what a killed pull leaves: a blob tmp file and an incomplete layer.
+    sink.0
+        .remove(&chain[0].to_string())
+        .expect("remove layer 0");
+    std::fs::remove_file(dst.path(&image.layers[0].digest)).expect("remove blob 0");
+    std::fs::remove_file(dst.path(&image.layers[1].digest)).expect("remove blob 1");
+    sink.0
+        .remove(&chain[2].to_string())
+        .expect("remove layer 2");
+    std::fs::remove_file(dst.path(&image.manifest.digest)).expect("remove manifest");
+    std::fs::write(dir.path().join("blobs/sha256/.tmp-killed"), b"half").expect("blob tmp");
+    std::fs::create_dir(sink.0.root().join("tmp/abc-writing-1-1.incomplete")).expect("tmp");
+    drop(sink);
+    let dst = BlobStore::open(dir.path()).expect("reopen blobs");
+    let sink = StoreSink(
+        berth_storage::LayerStore::open(layers_dir.path().join("layers")).expect("reopen layers"),
+    );
+    assert!(layer_tmp(&sink).is_empty());
+
+    let progress = Recorder::default();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: Some(&progress),
+    };
+    let pulled = pull_with(&client, &dst, &reference, &amd64(), options).expect("re-pull");
+    assert_eq!(progress.kinds(0), ["downloading", "verifying", "complete"]);
+    assert_eq!(progress.kinds(1), ["downloading", "complete"]);
+    assert_eq!(progress.kinds(2), ["extracting", "verifying", "complete"]);
+    check_three_layers(&diff_dirs(&sink, pulled.chain_ids.last().expect("top")));
+    assert_eq!(stored(&dir).len(), 5, "{:?}", stored(&dir));
+    assert!(layer_tmp(&sink).is_empty());
+}
+
+#[test]
+fn layer_count_must_match_the_config() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let (_src_dir, src) = store();
+    let image = build_image(&src, &amd64(), 2);
+    // A manifest with one more layer than the config has diffIDs.
+    let mut manifest: berth_image::Manifest =
+        serde_json::from_slice(&src.read(&image.manifest.digest).expect("manifest"))
+            .expect("parse");
+    manifest.layers.push(image.layers[0].clone());
+    let bytes = serde_json::to_vec(&manifest).expect("json");
+    let digest = src.put_bytes(&bytes).expect("store manifest");
+    let reference = registry.reference("test/count:v1");
+    let client = client(&reference, None);
+    push(&client, &src, &reference, &digest, None).expect("push");
+    let (_dir, dst) = store();
+    let err = pull(&client, &dst, &reference, &amd64())
+        .expect_err("count mismatch")
+        .to_string();
+    assert!(
+        err.contains("the manifest has 3 layers but rootfs.diff_ids has 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn layers_unpack_in_parallel_and_commit_in_order() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let (_src_dir, src) = store();
+    let image = build_image(&src, &amd64(), 3);
+    let reference = registry.reference("test/order:v1");
+    let client = client(&reference, None);
+    push(&client, &src, &reference, &image.manifest.digest, None).expect("push");
+    let (_dir, dst) = store();
+    let sink = OrderSink::default();
+    let options = PullOptions {
+        sink: Some(&sink),
+        progress: None,
+    };
+    pull_with(&client, &dst, &reference, &amd64(), options).expect("pull");
+    let log = sink.log.lock().expect("lock").clone();
+    let position = |what: &str| log.iter().position(|l| l == what).expect(what);
+    assert!(
+        position("unpacked 2") < position("unpacked 0"),
+        "layer 2 did not wait for the slow layer 0: {log:?}"
+    );
+    let commits: Vec<&String> = log.iter().filter(|l| l.starts_with("committed")).collect();
+    assert_eq!(
+        commits,
+        ["committed 0", "committed 1", "committed 2"],
+        "{log:?}"
+    );
 }

@@ -6,6 +6,7 @@
 
 pub mod compression;
 pub mod container;
+mod hashing;
 pub mod images;
 mod mounts;
 pub mod overlay;
@@ -18,5 +19,5 @@ pub use container::{validate_id, ContainerError, ContainerLayer, ContainerStore}
 pub use images::{Image, ImageLayer, ImageStore, ImageStoreError, Locked};
 pub use overlay::{mount_overlay, OverlayError, Upper};
 pub use quota::{parse_size, BackingFs, QuotaError, RootfsOptions};
-pub use store::{chain_id, Layer, LayerStore, StoreError};
+pub use store::{chain_id, Layer, LayerStore, StoreError, UnpackedLayer};
 pub use unpack::{unpack, UnpackError, UnpackOptions, UnpackStats};

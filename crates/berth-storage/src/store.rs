@@ -10,9 +10,15 @@
 //! A layer is unpacked into `tmp/`, synced, then renamed into `layers/`: anything left in
 //! `tmp/` is incomplete and [`LayerStore::open`] removes it. Writers hold an `flock` on their
 //! tmp directory so a concurrent `open` leaves them alone.
+//!
+//! [`LayerStore::put`] does it in one step from an uncompressed tar. For a pull that unpacks
+//! while it downloads, [`LayerStore::unpack_verified`] takes the (compressed) blob stream, reads
+//! it to its end and checks the diffID, and returns an [`UnpackedLayer`] that stays in `tmp/`
+//! until [`LayerStore::commit`] (after the caller verified the blob's digest and committed the
+//! layer's parent).
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::FlockOperation;
 use sha2::{Digest, Sha256};
 
+use crate::compression::{decompressed, Compression};
+use crate::hashing::HashingReader;
 use crate::unpack::{unpack, UnpackError, UnpackOptions};
 
 const LAYERS: &str = "layers";
@@ -31,6 +39,8 @@ const INCOMPLETE_SUFFIX: &str = ".incomplete";
 const SHA256_PREFIX: &str = "sha256:";
 /// Hex characters of a short link name (48 bits).
 const LINK_LEN: usize = 12;
+/// Read buffer in front of the decompressor of [`LayerStore::unpack_verified`].
+const STREAM_BUFFER: usize = 128 << 10;
 
 /// Why a layer store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +82,25 @@ pub enum StoreError {
         /// The path it was done to.
         path: PathBuf,
         /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The uncompressed layer does not hash to the diffID the image config gives; nothing was
+    /// stored.
+    #[error("layer {diff_id}: diff ID mismatch: got {actual}")]
+    DiffIdMismatch {
+        /// The diffID from the image config.
+        diff_id: String,
+        /// What the uncompressed stream hashed to.
+        actual: String,
+    },
+    /// Reading or decompressing the layer stream failed outside a tar entry (its start, the
+    /// padding after the tar's end, the rest of the compressed stream); nothing was stored.
+    #[error("layer {diff_id}: reading the layer stream: {source}")]
+    Stream {
+        /// The layer's diffID.
+        diff_id: String,
+        /// What went wrong.
         #[source]
         source: io::Error,
     },
@@ -200,13 +229,63 @@ impl LayerStore {
             parent: parent.map(str::to_owned),
             link: link_name(&chain_id),
         };
-        let tmp = self.new_tmp_dir(digest_hex("chainID", &chain_id)?)?;
-        let result = self.fill_and_commit(&tmp, &layer, reader, options);
+        let tmp = self.new_tmp_dir(digest_hex("chainID", &chain_id)?, "writing")?;
+        let result = self
+            .fill(&tmp, diff_id, reader, options)
+            .and_then(|()| self.commit_tmp(&tmp, &layer));
         if result.is_err() {
             // Best effort: whatever is left is removed by the next `open`.
             let _ = fs::remove_dir_all(&tmp.path);
         }
         result
+    }
+
+    /// Unpack the layer `diff_id` from `reader` (gzip, zstd or plain tar, sniffed) into `tmp/`,
+    /// without making it visible. `reader` is read to its end, also past the end of the tar and
+    /// of the compressed stream, so a caller hashing the bytes it hands out sees all of them
+    /// (and can fail the last read, making this fail, when they do not match a digest). The
+    /// uncompressed stream must hash to `diff_id` ([`StoreError::DiffIdMismatch`] otherwise).
+    /// On error nothing is left behind; on success [`LayerStore::commit`] stores the layer.
+    pub fn unpack_verified(
+        &self,
+        diff_id: &str,
+        reader: impl Read,
+        options: &UnpackOptions,
+    ) -> Result<UnpackedLayer, StoreError> {
+        let tmp = self.new_tmp_dir(digest_hex("diffID", diff_id)?, "unpacking")?;
+        let mut unpacked = UnpackedLayer {
+            tmp,
+            diff_id: diff_id.to_owned(),
+            compression: Compression::None,
+        };
+        unpacked.compression = self.fill_verified(&unpacked.tmp, diff_id, reader, options)?;
+        Ok(unpacked)
+    }
+
+    /// Store `unpacked` on top of `parent` (which must be stored), unless the store already has
+    /// that chainID (then `unpacked` is discarded); either way, return the stored layer.
+    pub fn commit(
+        &self,
+        unpacked: UnpackedLayer,
+        parent: Option<&str>,
+    ) -> Result<Layer, StoreError> {
+        if let Some(parent) = parent {
+            self.get(parent)?.ok_or_else(|| StoreError::ParentMissing {
+                chain_id: parent.to_owned(),
+            })?;
+        }
+        let chain_id = chain_id(parent, &unpacked.diff_id);
+        if let Some(layer) = self.get(&chain_id)? {
+            return Ok(layer);
+        }
+        let layer = Layer {
+            link: link_name(&chain_id),
+            chain_id,
+            diff_id: unpacked.diff_id.clone(),
+            parent: parent.map(str::to_owned),
+        };
+        // On error, dropping `unpacked` removes what is left of it.
+        self.commit_tmp(&unpacked.tmp, &layer)
     }
 
     /// The layer with `chain_id`, if it is stored.
@@ -300,27 +379,64 @@ impl LayerStore {
         self.root.join(TMP).join(name)
     }
 
-    fn new_tmp_dir(&self, chain_hex: &str) -> Result<TmpDir, StoreError> {
-        let path = self.unique_tmp_path(chain_hex, "writing");
+    fn new_tmp_dir(&self, hex: &str, what: &str) -> Result<TmpDir, StoreError> {
+        let path = self.unique_tmp_path(hex, what);
         fs::create_dir(&path).map_err(io_err("create", &path))?;
         let lock = lock_dir(&path)?;
         Ok(TmpDir { path, lock })
     }
 
-    fn fill_and_commit(
+    /// Unpack the uncompressed tar `reader` into `<tmp>/diff`.
+    fn fill(
         &self,
         tmp: &TmpDir,
-        layer: &Layer,
+        diff_id: &str,
         reader: impl Read,
         options: &UnpackOptions,
-    ) -> Result<Layer, StoreError> {
+    ) -> Result<(), StoreError> {
         let diff = tmp.path.join(DIFF);
         fs::create_dir(&diff).map_err(io_err("create", &diff))?;
         let diff_fd = File::open(&diff).map_err(io_err("open", &diff))?;
         unpack(diff_fd.as_fd(), reader, options).map_err(|source| StoreError::Unpack {
-            diff_id: layer.diff_id.clone(),
+            diff_id: diff_id.to_owned(),
             source,
         })?;
+        Ok(())
+    }
+
+    /// [`Self::fill`] from a possibly compressed stream, hashing the uncompressed bytes, then
+    /// reading everything that is left: the tar's padding, then the raw stream.
+    fn fill_verified(
+        &self,
+        tmp: &TmpDir,
+        diff_id: &str,
+        mut reader: impl Read,
+        options: &UnpackOptions,
+    ) -> Result<Compression, StoreError> {
+        let stream_err = |source| StoreError::Stream {
+            diff_id: diff_id.to_owned(),
+            source,
+        };
+        let buffered = BufReader::with_capacity(STREAM_BUFFER, &mut reader);
+        let stream = decompressed(buffered).map_err(stream_err)?;
+        let compression = stream.compression();
+        let mut hashing = HashingReader::new(stream);
+        self.fill(tmp, diff_id, &mut hashing, options)?;
+        io::copy(&mut hashing, &mut io::sink()).map_err(stream_err)?;
+        let actual = hashing.digest();
+        drop(hashing);
+        io::copy(&mut reader, &mut io::sink()).map_err(stream_err)?;
+        if actual != diff_id {
+            return Err(StoreError::DiffIdMismatch {
+                diff_id: diff_id.to_owned(),
+                actual,
+            });
+        }
+        Ok(compression)
+    }
+
+    /// Write `layer.json` into `tmp`, sync, and rename it into `layers/`.
+    fn commit_tmp(&self, tmp: &TmpDir, layer: &Layer) -> Result<Layer, StoreError> {
         let meta = tmp.path.join(META);
         let json = serde_json::to_vec_pretty(layer).map_err(|source| StoreError::Meta {
             path: meta.clone(),
@@ -395,9 +511,39 @@ impl LayerStore {
 }
 
 /// A directory in `tmp/`, locked while this writer lives.
+#[derive(Debug)]
 struct TmpDir {
     path: PathBuf,
     lock: File,
+}
+
+/// A layer unpacked by [`LayerStore::unpack_verified`] with its diffID checked, waiting in
+/// `tmp/` for [`LayerStore::commit`]. Dropping it removes it (and a crash leaves it to `open`).
+#[derive(Debug)]
+pub struct UnpackedLayer {
+    tmp: TmpDir,
+    diff_id: String,
+    compression: Compression,
+}
+
+impl UnpackedLayer {
+    /// The verified diffID.
+    pub fn diff_id(&self) -> &str {
+        &self.diff_id
+    }
+
+    /// The compression the stream had.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+}
+
+impl Drop for UnpackedLayer {
+    fn drop(&mut self) {
+        // After a commit the directory was renamed away and this finds nothing. Best effort:
+        // whatever is left is removed by the next `open`.
+        let _ = fs::remove_dir_all(&self.tmp.path);
+    }
 }
 
 /// Open `path` and take an exclusive `flock` on it (without waiting).

@@ -77,23 +77,34 @@ fn dotdot_escapes_are_rejected() {
     check_host_untouched(&["/berth-hostile-x", "/berth-hostile-y"]);
 }
 
-/// Like docker and containers/storage (and GNU tar), a leading `/` is stripped: the entry lands
-/// inside the layer.
+/// Unlike docker and containers/storage (which strip a leading `/`), an absolute name is refused
+/// (issue 4): layer entries are relative to the layer root.
 #[test]
-fn absolute_names_land_inside_the_layer() {
-    if !require_root("absolute_names_land_inside_the_layer") {
+fn absolute_names_are_rejected() {
+    if !require_root("absolute_names_are_rejected") {
         return;
     }
-    let mut t = Tar::new();
-    t.file("/berth-abs-test", DEFAULT, b"inside")
-        .dir("/berth-abs-dir/", DEFAULT);
-    let (result, outside, dir) = unpack_contained(&t.bytes(), &UnpackOptions::default());
-    result.unwrap();
-    assert!(outside.is_empty(), "{outside:?}");
-    assert_eq!(
-        std::fs::read(dir.path().join("deep/layer/berth-abs-test")).unwrap(),
-        b"inside"
-    );
+    for name in [
+        "/berth-abs-test",
+        "/berth-abs-dir/",
+        "//berth-abs-test",
+        "/",
+    ] {
+        let mut t = Tar::new();
+        t.file("ok", DEFAULT, b"fine");
+        if name.ends_with('/') {
+            t.dir(name, DEFAULT);
+        } else {
+            t.file(name, DEFAULT, b"pwned");
+        }
+        assert_rejected(
+            name,
+            &t.bytes(),
+            &UnpackOptions::default(),
+            |e| matches!(e, UnpackError::Escape { .. }),
+            name,
+        );
+    }
     check_host_untouched(&["/berth-abs-test", "/berth-abs-dir"]);
 }
 
@@ -196,15 +207,14 @@ fn hard_links_out_of_the_layer_are_rejected() {
         |e| matches!(e, UnpackError::HardLinkEscape { .. }),
         "h",
     );
-    // An absolute target is cleaned like a name: it means the layer's /etc/passwd, which the
-    // layer does not contain.
+    // An absolute target is refused like an absolute name.
     let mut t = Tar::new();
     t.hardlink("h", "/etc/passwd");
     assert_rejected(
         "/etc/passwd",
         &t.bytes(),
         &UnpackOptions::default(),
-        |e| matches!(e, UnpackError::HardLinkMissing { .. }),
+        |e| matches!(e, UnpackError::HardLinkEscape { .. }),
         "h",
     );
     // Through a symlink that points outside: the target was never an entry.

@@ -39,7 +39,7 @@ fn sample_layer() -> Vec<u8> {
         .pax(&[("SCHILY.xattr.trusted.sym", b"on-link")])
         .symlink("d/s", "../g", attrs(0o777, 1000, 1002, T0 + 5))
         .hardlink("d/h", "d/f")
-        .hardlink("root-link", "/d/f")
+        .hardlink("root-link", "./d/f")
         .device("c", EntryType::Char, 1, 3, attrs(0o666, 0, 5, T0 + 6))
         .device("b", EntryType::Block, 7, 2, attrs(0o660, 0, 6, T0 + 7))
         .pax(&[("SCHILY.xattr.trusted.fifo", b"1")])

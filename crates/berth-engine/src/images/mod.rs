@@ -7,6 +7,7 @@ mod pull;
 mod push;
 mod record;
 mod remove;
+mod sink;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

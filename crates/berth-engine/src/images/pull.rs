@@ -1,10 +1,10 @@
-//! `pull`: fetch an image from its registry, unpack its layers, and record it under the name.
+//! `pull`: fetch an image from its registry, unpacking each layer while it downloads, and
+//! record it under the name.
 
-use std::io::BufReader;
+use berth_image::{Client, ClientOptions, Platform, Progress, PulledImage, Reference};
+use berth_storage::Image;
 
-use berth_image::{Client, ClientOptions, Digest, Platform, PulledImage, Reference};
-use berth_storage::{decompressed, Image, UnpackOptions};
-
+use super::sink::StoreSink;
 use super::{record_for, Images, ImagesError, RecordError, RemoveError};
 
 /// Why a pull failed. Each message names the image.
@@ -16,26 +16,6 @@ pub enum PullError {
     /// Talking to the registry, or storing a blob, failed.
     #[error("{0}")]
     Pull(#[from] berth_image::PullError),
-    /// Unpacking a layer failed.
-    #[error("pulling {reference}: layer {blob}: {source}")]
-    Unpack {
-        /// The image.
-        reference: String,
-        /// The layer blob.
-        blob: Digest,
-        /// What went wrong.
-        #[source]
-        source: Box<berth_storage::StoreError>,
-    },
-    /// Reading a stored blob failed.
-    #[error("pulling {reference}: {source}")]
-    Blob {
-        /// The image.
-        reference: String,
-        /// What went wrong.
-        #[source]
-        source: berth_image::StoreError,
-    },
     /// The image could not be recorded.
     #[error("pulling {reference}: {source}")]
     Record {
@@ -67,7 +47,12 @@ pub struct PullOptions {
 
 impl Images {
     /// Pull `name` and record it under that name; returns the stored record.
-    pub fn pull(&self, name: &str, options: &PullOptions) -> Result<Image, PullError> {
+    pub fn pull(
+        &self,
+        name: &str,
+        options: &PullOptions,
+        progress: Option<&dyn Progress>,
+    ) -> Result<Image, PullError> {
         let reference: Reference = name.parse()?;
         let label = reference.to_string();
         let store_err = |e: RemoveError| PullError::Store {
@@ -77,8 +62,13 @@ impl Images {
         let _gc = self.gc_lock(false).map_err(store_err)?;
         let client = Client::for_reference(&reference, options.client.clone());
         let platform = options.platform.clone().unwrap_or_else(Platform::host);
-        let pulled = berth_image::pull(&client, &self.blobs, &reference, &platform)?;
-        self.unpack_layers(&label, &pulled)?;
+        let sink = StoreSink(&self.layers);
+        let streaming = berth_image::PullOptions {
+            sink: Some(&sink),
+            progress,
+        };
+        let pulled =
+            berth_image::pull_with(&client, &self.blobs, &reference, &platform, streaming)?;
         let config = self
             .config_of(&pulled)
             .map_err(|e| store_err(RemoveError::Images(e)))?;
@@ -121,47 +111,5 @@ impl Images {
             &self.blobs,
             &pulled.config.digest.to_string(),
         )?)
-    }
-
-    /// Unpack each layer blob on top of the one below (already unpacked layers are skipped).
-    fn unpack_layers(&self, label: &str, pulled: &PulledImage) -> Result<(), PullError> {
-        let config = self.config_of(pulled).map_err(|e| PullError::Store {
-            reference: label.to_owned(),
-            source: Box::new(RemoveError::Images(e)),
-        })?;
-        let mut parent: Option<String> = None;
-        for (blob, diff_id) in pulled.layers.iter().zip(&config.rootfs.diff_ids) {
-            let file = self
-                .blobs
-                .open_blob(&blob.digest)
-                .map_err(|source| PullError::Blob {
-                    reference: label.to_owned(),
-                    source,
-                })?;
-            let unpack_err = |source| PullError::Unpack {
-                reference: label.to_owned(),
-                blob: blob.digest.clone(),
-                source: Box::new(source),
-            };
-            let io_err = |e: std::io::Error| {
-                unpack_err(berth_storage::StoreError::Io {
-                    step: "read",
-                    path: self.blobs.path(&blob.digest),
-                    source: e,
-                })
-            };
-            let reader = decompressed(BufReader::with_capacity(1 << 20, file)).map_err(io_err)?;
-            let layer = self
-                .layers
-                .put(
-                    parent.as_deref(),
-                    diff_id,
-                    reader,
-                    &UnpackOptions::default(),
-                )
-                .map_err(unpack_err)?;
-            parent = Some(layer.chain_id);
-        }
-        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! `push` and `tag`: send a stored image to a registry; give an image another name.
 
-use berth_image::{Client, ClientOptions, Digest, PushReport, Reference};
+use berth_image::{Client, ClientOptions, Digest, Progress, PushReport, Reference};
 use berth_storage::Image;
 
 use super::{Images, ImagesError};
@@ -44,7 +44,12 @@ impl Images {
     /// Push the image named `name` to the registry the name points at. Blobs the registry has
     /// are skipped; another repository of the same registry that the image came from is
     /// offered for cross-repository mounts.
-    pub fn push(&self, name: &str, client: &ClientOptions) -> Result<PushReport, PushError> {
+    pub fn push(
+        &self,
+        name: &str,
+        client: &ClientOptions,
+        progress: Option<&dyn Progress>,
+    ) -> Result<PushReport, PushError> {
         let reference: Reference = name.parse()?;
         let image = self.resolve(name)?;
         let digest: Digest = image
@@ -56,12 +61,13 @@ impl Images {
             })?;
         let mount_from = mount_source(&image, &reference);
         let client = Client::for_reference(&reference, client.clone());
-        let report = berth_image::push(
+        let report = berth_image::push_with(
             &client,
             &self.blobs,
             &reference,
             &digest,
             mount_from.as_deref(),
+            progress,
         )?;
         let mut pushed = image;
         pushed.repo_digests = vec![reference.with_digest(digest).to_string()];

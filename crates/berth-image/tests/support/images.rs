@@ -11,7 +11,7 @@ use berth_image::{BlobStore, Descriptor, Digest, Index, Manifest, Platform};
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes that differ between calls and between runs.
-fn unique(label: &str) -> Vec<u8> {
+pub fn unique(label: &str) -> Vec<u8> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -29,6 +29,9 @@ fn layer(files: &[(&str, Vec<u8>)]) -> (Vec<u8>, Vec<u8>) {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_600_000_000);
         header.set_cksum();
         builder
             .append_data(&mut header, name, data.as_slice())
@@ -44,21 +47,42 @@ pub struct BuiltImage {
     pub manifest: Descriptor,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    /// As written in the config.
+    pub diff_ids: Vec<Digest>,
 }
 
 /// Builds an image of `layer_count` layers for `platform` in `store`.
 pub fn build_image(store: &BlobStore, platform: &Platform, layer_count: usize) -> BuiltImage {
+    let layers: Vec<Vec<(String, Vec<u8>)>> = (0..layer_count)
+        .map(|i| {
+            vec![
+                (format!("layer{i}/a.txt"), unique("a")),
+                (format!("layer{i}/b.bin"), unique("b")),
+            ]
+        })
+        .collect();
+    build_image_of(store, platform, &layers, None)
+}
+
+/// Builds an image of the given layers (file name, contents); with `wrong_diff_id`, the
+/// config gives that layer a wrong diffID.
+pub fn build_image_of(
+    store: &BlobStore,
+    platform: &Platform,
+    layer_files: &[Vec<(String, Vec<u8>)>],
+    wrong_diff_id: Option<usize>,
+) -> BuiltImage {
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
-    for i in 0..layer_count {
-        let files = [
-            (format!("layer{i}/a.txt"), unique("a")),
-            (format!("layer{i}/b.bin"), unique("b")),
-        ];
+    for (i, files) in layer_files.iter().enumerate() {
         let files: Vec<(&str, Vec<u8>)> =
             files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
         let (tar, gz) = layer(&files);
-        diff_ids.push(Digest::of(&tar).to_string());
+        diff_ids.push(if wrong_diff_id == Some(i) {
+            Digest::of(b"not this layer")
+        } else {
+            Digest::of(&tar)
+        });
         layers.push(put(store, OCI_LAYER_GZIP, &gz));
     }
     let config = serde_json::json!({
@@ -88,6 +112,7 @@ pub fn build_image(store: &BlobStore, platform: &Platform, layer_count: usize) -
         manifest,
         config,
         layers,
+        diff_ids,
     }
 }
 
@@ -116,4 +141,17 @@ pub fn build_index(store: &BlobStore, images: &[(&Platform, &BuiltImage)]) -> De
 fn put(store: &BlobStore, media_type: &str, data: &[u8]) -> Descriptor {
     let digest = store.put_bytes(data).expect("store blob");
     Descriptor::new(media_type, digest, data.len() as u64)
+}
+
+/// `len` bytes that do not compress (xorshift).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
 }

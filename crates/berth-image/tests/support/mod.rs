@@ -5,4 +5,5 @@
 pub mod fake;
 pub mod images;
 pub mod registry;
+pub mod sink;
 pub mod token;

@@ -1,7 +1,8 @@
-//! Lexical cleaning of tar entry names, following docker's `pkg/archive`: a leading `/` is
-//! dropped (the entry lands relative to the layer root, like `tar` does), `.` and empty
-//! components are dropped, and `..` removes the previous component. A `..` with nothing left to
-//! remove would escape the layer and is an error.
+//! Lexical cleaning of tar entry names: `.` and empty components are dropped and `..` removes the
+//! previous component, like docker's `pkg/archive`. Unlike docker (which strips a leading `/`),
+//! an absolute name is an error: layer entries are relative to the layer root, and an absolute
+//! one is either a broken or a hostile layer. A `..` with nothing left to remove would escape the
+//! layer and is an error too.
 
 use std::ffi::CString;
 
@@ -14,7 +15,7 @@ pub struct EntryPath {
 /// Why an entry name cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadPath {
-    /// A `..` would leave the layer.
+    /// A `..` would leave the layer, or the name is absolute (starts with `/`).
     Escapes,
     /// The name contains a NUL byte.
     Nul,
@@ -23,6 +24,9 @@ pub enum BadPath {
 impl EntryPath {
     /// Clean `raw` lexically; see the module docs.
     pub fn clean(raw: &[u8]) -> Result<EntryPath, BadPath> {
+        if raw.starts_with(b"/") {
+            return Err(BadPath::Escapes);
+        }
         let mut components: Vec<Vec<u8>> = Vec::new();
         for part in raw.split(|&b| b == b'/') {
             match part {
@@ -44,7 +48,7 @@ impl EntryPath {
         }
     }
 
-    /// True for the layer root itself (`./`, `/`).
+    /// True for the layer root itself (`./`, `.`).
     pub fn is_root(&self) -> bool {
         self.components.is_empty()
     }
@@ -105,9 +109,11 @@ mod tests {
     }
 
     #[test]
-    fn cleans_like_docker() {
+    fn cleans_like_docker_but_rejects_absolute_names() {
         assert_eq!(show("./a/b/").unwrap(), "a/b");
-        assert_eq!(show("/abs").unwrap(), "abs");
+        assert_eq!(show("/abs"), Err(BadPath::Escapes));
+        assert_eq!(show("/"), Err(BadPath::Escapes));
+        assert_eq!(show("//a"), Err(BadPath::Escapes));
         assert_eq!(show("a/../b").unwrap(), "b");
         assert_eq!(show("./").unwrap(), ".");
         assert_eq!(show("../escape"), Err(BadPath::Escapes));

@@ -3,4 +3,5 @@
 pub mod df;
 pub mod images;
 pub mod login;
+pub mod progress;
 pub mod registry;

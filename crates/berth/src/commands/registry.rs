@@ -45,21 +45,19 @@ pub fn pull(images: &Images, args: &PullArgs) -> Result<()> {
             .unwrap_or_default();
         println!("{what}: Pulling from {}", reference.repository());
     }
-    let image = images.pull(&args.name, &options)?;
+    let before = images.resolve(&reference.to_string()).ok();
+    let progress = (!args.quiet).then(|| super::progress::for_output(false));
+    let image = images.pull(&args.name, &options, progress.as_deref())?;
     if !args.quiet {
-        for layer in &image.layers {
-            println!(
-                "{}: Pull complete",
-                &layer.blob.trim_start_matches("sha256:")[..12]
-            );
-        }
         if let Some(digest) = image.repo_digests.iter().find_map(|d| d.rsplit_once('@')) {
             println!("Digest: {}", digest.1);
         }
-        println!(
-            "Status: Image is up to date for {}",
-            familiar(&reference.to_string())
-        );
+        let status = if before.is_some_and(|b| b.id == image.id) {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        println!("Status: {status} {}", familiar(&reference.to_string()));
     }
     println!("{reference}");
     Ok(())
@@ -76,16 +74,9 @@ pub fn push(images: &Images, args: &PushArgs) -> Result<()> {
             reference.repository()
         );
     }
-    let report = images.push(&args.name, &options)?;
+    let progress = (!args.quiet).then(|| super::progress::for_output(true));
+    let report = images.push(&args.name, &options, progress.as_deref())?;
     if !args.quiet {
-        for (digest, outcome) in &report.blobs {
-            let what = match outcome {
-                berth_image::PushOutcome::AlreadyExists => "Layer already exists",
-                berth_image::PushOutcome::Mounted => "Mounted from another repository",
-                berth_image::PushOutcome::Uploaded => "Pushed",
-            };
-            println!("{}: {what}", &digest.hex()[..12]);
-        }
         if let Some(top) = report.manifests.last() {
             let size = images.blobs.size(top).unwrap_or(0);
             let tag = reference.tag().unwrap_or("latest");

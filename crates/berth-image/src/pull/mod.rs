@@ -1,18 +1,23 @@
-//! Pulling an image: resolve the manifest (picking a platform from an index),
-//! then store the config and every layer, verified, in the blob store.
+//! Pulling an image: resolve the manifest (picking a platform from an index), store the
+//! config, read the layers' diffIDs from it, then download the layers
+//! [`PARALLEL_DOWNLOADS`] at a time (see `layers`).
 //!
-//! Blobs are stored before the manifests that reference them, so a manifest
-//! present in the store implies its blobs are too. Layers already in the store
-//! are not downloaded again, so an interrupted pull is completed by the next one.
+//! With a [`LayerSink`] each layer is unpacked while it downloads: the bytes are teed into
+//! the blob store and the sink, the blob digest is verified before the sink's unpack ends and
+//! the diffID by the sink, and layers are committed in order (a layer after its parent).
+//! Blobs are stored before the manifests that reference them, so a manifest present in the
+//! store implies its blobs (and, with a sink, its layers) are too. Present blobs and layers
+//! are not fetched again, so an interrupted pull is completed by the next one.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::thread;
+mod config;
+mod layers;
 
 use crate::client::{Client, ClientError};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Manifest, ManifestError, ManifestKind, Platform};
+use crate::progress::{LayerEvent, Progress};
 use crate::reference::Reference;
+use crate::sink::{LayerSink, SinkError};
 use crate::store::{BlobStore, StoreError};
 
 /// How many layers download at once.
@@ -37,10 +42,23 @@ pub enum PullError {
         digest: Digest,
         platform: String,
     },
-    #[error("pulling {reference}: storing manifest: {source}")]
+    #[error("pulling {reference}: {source}")]
     Store {
         reference: String,
         source: StoreError,
+    },
+    #[error("pulling {reference}: config {digest}: {reason}")]
+    Config {
+        reference: String,
+        digest: Digest,
+        reason: String,
+    },
+    /// The layer sink failed (unpacking, diffID mismatch, committing).
+    #[error("pulling {reference}: layer {digest}: {source}")]
+    Layer {
+        reference: String,
+        digest: Digest,
+        source: SinkError,
     },
     #[error("pulling {reference}: a download thread panicked")]
     WorkerPanicked { reference: String },
@@ -58,20 +76,53 @@ pub struct PulledImage {
     pub manifest: Manifest,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    /// The layers' diffIDs, from the config.
+    pub diff_ids: Vec<Digest>,
+    /// The layers' chainIDs; the last one names the whole stack.
+    pub chain_ids: Vec<Digest>,
 }
 
-/// Pulls `reference` for `platform` into `store`.
+/// Optional parts of a pull.
+#[derive(Clone, Copy, Default)]
+pub struct PullOptions<'a> {
+    /// Unpack each layer while it downloads.
+    pub sink: Option<&'a dyn LayerSink>,
+    /// Per-layer progress events.
+    pub progress: Option<&'a dyn Progress>,
+}
+
+struct NoProgress;
+
+impl Progress for NoProgress {
+    fn layer(&self, _: usize, _: &Descriptor, _: LayerEvent) {}
+}
+
+/// Pulls `reference` for `platform` into `store` (blobs only, no progress).
 pub fn pull(
     client: &Client,
     store: &BlobStore,
     reference: &Reference,
     platform: &Platform,
 ) -> Result<PulledImage, PullError> {
+    pull_with(client, store, reference, platform, PullOptions::default())
+}
+
+/// Pulls `reference` for `platform` into `store`, unpacking into `options.sink` while
+/// downloading and reporting to `options.progress`.
+pub fn pull_with(
+    client: &Client,
+    store: &BlobStore,
+    reference: &Reference,
+    platform: &Platform,
+    options: PullOptions<'_>,
+) -> Result<PulledImage, PullError> {
     let puller = Puller {
         client,
         store,
         reference,
         name: reference.to_string(),
+        sink: options.sink,
+        progress: options.progress.unwrap_or(&NoProgress),
     };
     puller.run(platform)
 }
@@ -81,10 +132,13 @@ struct Puller<'a> {
     store: &'a BlobStore,
     reference: &'a Reference,
     name: String,
+    sink: Option<&'a dyn LayerSink>,
+    progress: &'a dyn Progress,
 }
 
 impl Puller<'_> {
     fn run(&self, platform: &Platform) -> Result<PulledImage, PullError> {
+        self.progress.resolving(self.reference);
         let top = self.fetch_manifest(&self.reference.manifest_reference())?;
         let (index, image) = match self.decode(&top)? {
             ManifestKind::Image(manifest) => (None, (top, manifest)),
@@ -97,7 +151,10 @@ impl Puller<'_> {
         };
         let (fetched, manifest) = image;
         self.fetch_blob(&manifest.config)?;
-        self.fetch_layers(&manifest.layers)?;
+        let diff_ids = self.diff_ids(&manifest)?;
+        let chain_ids = config::chain_ids(&diff_ids);
+        self.progress.layers(&manifest.layers);
+        self.fetch_layers(&manifest.layers, &diff_ids, &chain_ids)?;
         self.store_manifest(&fetched.bytes)?;
         if let Some(index) = &index {
             self.store_manifest(&index.bytes)?;
@@ -109,6 +166,19 @@ impl Puller<'_> {
             config: manifest.config.clone(),
             layers: manifest.layers.clone(),
             manifest,
+            diff_ids,
+            chain_ids,
+        })
+    }
+
+    /// The diffIDs from the stored config, one per layer.
+    fn diff_ids(&self, manifest: &Manifest) -> Result<Vec<Digest>, PullError> {
+        let digest = &manifest.config.digest;
+        let bytes = self.store.read(digest).map_err(|e| self.store_err(e))?;
+        config::diff_ids(&bytes, manifest.layers.len()).map_err(|reason| PullError::Config {
+            reference: self.name.clone(),
+            digest: digest.clone(),
+            reason,
         })
     }
 
@@ -154,55 +224,15 @@ impl Puller<'_> {
             .map_err(|source| self.registry_err(source))
     }
 
-    /// Downloads the layers [`PARALLEL_DOWNLOADS`] at a time; after the first
-    /// failure no new download starts, and that failure is returned.
-    fn fetch_layers(&self, layers: &[Descriptor]) -> Result<(), PullError> {
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let first_error = Mutex::new(None);
-        let worker = || {
-            while !failed.load(Ordering::SeqCst) {
-                let Some(layer) = layers.get(next.fetch_add(1, Ordering::SeqCst)) else {
-                    return;
-                };
-                if let Err(e) = self.fetch_blob(layer) {
-                    failed.store(true, Ordering::SeqCst);
-                    first_error
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
-                }
-            }
-        };
-        let panicked = thread::scope(|scope| {
-            let handles: Vec<_> = (0..PARALLEL_DOWNLOADS.min(layers.len()))
-                .map(|_| scope.spawn(worker))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join())
-                .filter(Result::is_err)
-                .count()
-                > 0
-        });
-        if let Some(error) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(error);
-        }
-        if panicked {
-            return Err(PullError::WorkerPanicked {
-                reference: self.name.clone(),
-            });
-        }
-        Ok(())
+    fn store_manifest(&self, bytes: &[u8]) -> Result<Digest, PullError> {
+        self.store.put_bytes(bytes).map_err(|e| self.store_err(e))
     }
 
-    fn store_manifest(&self, bytes: &[u8]) -> Result<Digest, PullError> {
-        self.store
-            .put_bytes(bytes)
-            .map_err(|source| PullError::Store {
-                reference: self.name.clone(),
-                source,
-            })
+    fn store_err(&self, source: StoreError) -> PullError {
+        PullError::Store {
+            reference: self.name.clone(),
+            source,
+        }
     }
 
     fn registry_err(&self, source: ClientError) -> PullError {
