@@ -8,7 +8,10 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::FlockOperation;
 
 use crate::digest::{Digest, HashingWriter};
 
@@ -74,12 +77,39 @@ impl BlobStore {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(TMP_PREFIX));
-            if is_tmp {
-                fs::remove_file(&path)
-                    .map_err(|source| StoreError::RemoveLeftover { path, source })?;
+            // A writer in another process holds a lock on its file: leave that one alone.
+            let unused = || {
+                File::open(&path).is_ok_and(|f| {
+                    rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok()
+                })
+            };
+            if is_tmp && unused() {
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(StoreError::RemoveLeftover { path, source: e })
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(())
+    }
+
+    /// A new temporary file in the store, locked (`flock`) for as long as it is open, so
+    /// that [`BlobStore::open`] in another process does not take it for a crash's leftover.
+    fn locked_tmp(&self) -> io::Result<tempfile::NamedTempFile> {
+        loop {
+            let tmp = tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .tempfile_in(&self.dir)?;
+            rustix::fs::flock(tmp.as_file(), FlockOperation::LockExclusive)?;
+            // A concurrent `open` may have removed it between creation and lock: retry.
+            let ours = tmp.as_file().metadata()?;
+            let named = fs::metadata(tmp.path());
+            if named.is_ok_and(|m| m.ino() == ours.ino() && m.dev() == ours.dev()) {
+                return Ok(tmp);
+            }
+        }
     }
 
     /// Where the blob with `digest` lives (whether or not it is present).
@@ -159,13 +189,10 @@ impl BlobStore {
     /// temporary file, and [`BlobWriter::commit`] stores it once size and digest match.
     /// Dropping it uncommitted removes the temporary file.
     pub fn writer(&self, expected: &Digest, size: Option<u64>) -> Result<BlobWriter, StoreError> {
-        let tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .tempfile_in(&self.dir)
-            .map_err(|source| StoreError::Write {
-                expected: expected.clone(),
-                source,
-            })?;
+        let tmp = self.locked_tmp().map_err(|source| StoreError::Write {
+            expected: expected.clone(),
+            source,
+        })?;
         Ok(BlobWriter {
             store: self.clone(),
             expected: expected.clone(),
@@ -333,6 +360,20 @@ mod tests {
         let writer = store.writer(&other, None).expect("writer");
         drop(writer);
         assert_eq!(names(&store), vec![digest.hex().to_owned()]);
+    }
+
+    #[test]
+    fn open_leaves_a_live_writer_alone() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(root.path()).expect("open");
+        let data = b"written while another command opens the store";
+        let mut writer = store.writer(&Digest::of(data), None).expect("writer");
+        writer.write_all(&data[..10]).expect("write");
+        let _other = BlobStore::open(root.path()).expect("concurrent open");
+        writer.write_all(&data[10..]).expect("write");
+        let digest = Digest::of(data);
+        writer.commit().expect("commit after a concurrent open");
+        assert_eq!(store.read(&digest).expect("read"), data);
     }
 
     #[test]
