@@ -1,5 +1,7 @@
 //! Protection of the runtime binary against being overwritten from a container
-//! (CVE-2019-5736 class).
+//! (CVE-2019-5736 class), for containers that cannot use the exec trampoline
+//! ([`crate::trampoline`]: user namespaces, seccomp profiles that might refuse it, builds for
+//! architectures without one).
 //!
 //! The container's first process and every `exec`'d process are forks of this binary until they
 //! execve. A hostile image can make that execve run `/proc/self/exe` again (a `#!/proc/self/exe`

@@ -16,6 +16,7 @@ pub mod spawn;
 pub mod spec;
 pub mod state;
 pub mod sync;
+pub mod trampoline;
 pub mod util;
 
 /// `--version` text, in runc's layout.

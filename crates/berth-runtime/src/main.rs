@@ -7,13 +7,16 @@ use berth_runtime::cli::{Cli, Command, LogFormat};
 use clap::Parser;
 
 fn main() {
-    // Commands that run this binary's code inside a container first make sure it cannot be
-    // written from there: re-exec from a read-only copy before doing anything else (so the
+    // Commands that run this binary's code inside a container must make sure it cannot be
+    // written from there. With the exec trampoline the container's process stops running it
+    // before it runs anything of the container's (commands::protect_binary decides per
+    // container); without one, re-exec from a read-only copy before doing anything else (so the
     // command line is parsed once). Any argument naming such a verb counts; a container id
     // that happens to be "run" only costs an unneeded re-exec.
-    let guarded = std::env::args_os()
-        .skip(1)
-        .any(|a| a == "create" || a == "run" || a == "exec");
+    let guarded = !berth_runtime::trampoline::available()
+        && std::env::args_os()
+            .skip(1)
+            .any(|a| a == "create" || a == "run" || a == "exec");
     let guard_error = guarded
         .then(berth_runtime::exe_guard::ensure_read_only_exe)
         .and_then(Result::err);

@@ -212,13 +212,17 @@ pub fn wait_ready(
     }
 }
 
-/// Parent side of `exec` after spawn: wait until the process has exec'd (the channel closes
-/// on exec) or failed.
-pub fn wait_exec(channel: &sync::Channel) -> Result<(), SpawnError> {
+/// Parent side of `exec` after spawn: wait until the process has exec'd `program` (the channel
+/// closes on exec) or failed (a setup error, or the exec trampoline's errno).
+pub fn wait_exec(channel: &sync::Channel, program: &str) -> Result<(), SpawnError> {
     sync::expect(channel, Msg::Execing)?;
     match channel.recv() {
         Err(sync::SyncError::Closed) => Ok(()),
         Ok(Msg::Error(text)) => Err(ChildFailed::Step(text).into()),
+        Ok(Msg::ExecFailed(errno)) => {
+            let cause = crate::util::cause(&std::io::Error::from_raw_os_error(errno));
+            Err(ChildFailed::Step(format!("exec {program}: {cause}")).into())
+        }
         Ok(other) => Err(sync::SyncError::Protocol(format!("unexpected {other:?}")).into()),
         Err(e) => Err(e.into()),
     }

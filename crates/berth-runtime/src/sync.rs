@@ -82,6 +82,8 @@ pub enum Msg {
     CgroupReady,
     /// Child → parent: a setup step failed; `message` is `step: cause`.
     Error(String),
+    /// Exec trampoline → parent: its execve of the container's program failed with this errno.
+    ExecFailed(i32),
 }
 
 const TAG_GO: u8 = 1;
@@ -96,10 +98,18 @@ const TAG_ERROR: u8 = 9;
 const TAG_PLACE: u8 = 10;
 const TAG_PLACED: u8 = 11;
 const TAG_CGROUP_READY: u8 = 12;
+/// Sent by the exec trampoline (trampoline/x86_64.S, which hard-codes it) when its execve fails.
+const TAG_EXEC_FAILED: u8 = 13;
 
 /// One end of the channel.
 pub struct Channel {
     fd: OwnedFd,
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 /// Create both ends (close-on-exec, so neither leaks into the container's process).
@@ -187,6 +197,11 @@ fn encode(msg: &Msg, buf: &mut [u8; 4096]) -> usize {
         Msg::Place => (TAG_PLACE, &[]),
         Msg::Placed => (TAG_PLACED, &[]),
         Msg::CgroupReady => (TAG_CGROUP_READY, &[]),
+        Msg::ExecFailed(errno) => {
+            buf[0] = TAG_EXEC_FAILED;
+            buf[1..5].copy_from_slice(&errno.to_le_bytes());
+            return 5;
+        }
         Msg::Error(text) => (TAG_ERROR, text.as_bytes()),
     };
     let n = payload.len().min(buf.len() - 1);
@@ -217,6 +232,12 @@ fn decode(bytes: &[u8]) -> Result<Msg, SyncError> {
         TAG_PLACED => Msg::Placed,
         TAG_CGROUP_READY => Msg::CgroupReady,
         TAG_ERROR => Msg::Error(String::from_utf8_lossy(payload).into_owned()),
+        TAG_EXEC_FAILED => {
+            let raw: [u8; 4] = payload
+                .try_into()
+                .map_err(|_| SyncError::Protocol("bad exec failure message".into()))?;
+            Msg::ExecFailed(i32::from_le_bytes(raw))
+        }
         other => return Err(SyncError::Protocol(format!("unknown message tag {other}"))),
     })
 }
@@ -263,6 +284,7 @@ mod tests {
             Msg::Placed,
             Msg::CgroupReady,
             Msg::Error("mount proc to /proc: permission denied".into()),
+            Msg::ExecFailed(libc::ENOEXEC),
         ] {
             a.send(&msg).unwrap();
             assert_eq!(b.recv().unwrap(), msg);

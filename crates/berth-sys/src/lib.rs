@@ -387,6 +387,31 @@ pub fn execve(
     io::Error::last_os_error()
 }
 
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: exec the file `fd` refers to (e.g. a memfd),
+/// with already-prepared NUL-terminated vectors. Only returns on failure.
+pub fn execveat_fd(
+    fd: BorrowedFd<'_>,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> io::Error {
+    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+    debug_assert!(envp.last().is_some_and(|p| p.is_null()));
+    // SAFETY: `fd` is a live descriptor for the call; the path is an empty NUL-terminated
+    // string; both vectors are NULL-terminated arrays of pointers to NUL-terminated strings
+    // owned by the caller for the duration of the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
+
 /// `mount_setattr(2)` flags.
 pub mod mount_attr {
     /// Read-only.

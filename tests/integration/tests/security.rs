@@ -214,20 +214,43 @@ fn runtime_exe_not_writable_from_container_during_exec() {
     );
 }
 
+/// A seccomp profile that refuses `execveat`: such a container cannot use the exec
+/// trampoline, so the runtime protects its binary by running from its read-only copy.
+fn refuse_execveat(c: &mut Value) {
+    c["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}],
+    });
+}
+
+/// A `sleep 1000` container from `bundle`, created and started, with its guard.
+fn start_sleeper<'a>(rt: &'a Runtime, b: &Bundle, prefix: &str) -> (String, Cleanup<'a>) {
+    let id = unique_id(prefix);
+    let guard = rt.guard(&id);
+    let (st, err) = create(rt, b, &id, &[]);
+    assert!(st.success(), "create {id}: {err}");
+    let out = rt.run(&["start", &id]);
+    assert!(out.status.success(), "start {id}: {}", stderr(&out));
+    (id, guard)
+}
+
 #[test]
 fn runtime_binary_cannot_be_rewritten_through_proc_exe() {
-    // CVE-2019-5736: whoever can open /proc/PID/exe of a runtime process (during `exec` the
-    // child runs the runtime's code in the container's namespaces) keeps an O_PATH fd to it and,
-    // once the process is gone (no more ETXTBSY), reopens that fd for writing. The runtime runs
-    // from a read-only bind mount of itself, so the reopen fails with EROFS. We play the
-    // attacker from the host, with every privilege a container could have and more.
+    // CVE-2019-5736, when the container cannot use the exec trampoline: whoever can open
+    // /proc/PID/exe of a runtime process (during `exec` the child runs the runtime's code in the
+    // container's namespaces) keeps an O_PATH fd to it and, once the process is gone (no more
+    // ETXTBSY), reopens that fd for writing. The runtime runs from a read-only bind mount of
+    // itself, so the reopen fails with EROFS. We play the attacker from the host, with every
+    // privilege a container could have and more.
     need_root!();
     use std::os::unix::fs::OpenOptionsExt;
     let private = PrivateRuntime::new();
     let rt = &private.rt;
     let copy = rt.bin.clone();
     let original = std::fs::read(&copy).unwrap();
-    let (b, id, _g) = rt.sleeper("sec-5736");
+    let mut b = Bundle::new(&["/bin/probe", "sleep", "1000"]);
+    b.edit(refuse_execveat);
+    let (id, _g) = start_sleeper(rt, &b, "sec-5736");
     let mut victim = rt
         .cmd()
         .args(["exec", &id, "/bin/probe", "sleep", "2"])
@@ -264,24 +287,67 @@ fn runtime_binary_cannot_be_rewritten_through_proc_exe() {
 }
 
 #[test]
-fn run_reexecs_from_the_read_only_copy_with_or_without_a_pid_namespace() {
-    // The container's init could exec /proc/self/exe (a `#!/proc/self/exe` entrypoint) and,
-    // running this binary as pid 1 with the container's loader and LD_PRELOAD, keep a handle
-    // to it and exec something else: so even a container alone in a new pid namespace needs
-    // the guard (CVE-2019-5736). Whatever the namespaces, `run` executes the read-only copy.
+fn proc_self_exe_programs_never_run_the_runtime_binary() {
+    // A hostile image whose program is `#!/proc/self/exe` (the CVE-2019-5736 entry point): the
+    // container's process execs the sealed trampoline first, so /proc/self/exe is never the
+    // runtime binary; the trampoline, run as an interpreter, just exits 127.
+    need_root!();
+    let private = PrivateRuntime::new();
+    let rt = &private.rt;
+    let original = std::fs::read(&rt.bin).unwrap();
+    let b = Bundle::new(&["/evil"]);
+    std::fs::write(b.rootfs().join("evil"), "#!/proc/self/exe\n").unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(b.rootfs().join("evil"))
+        .status()
+        .unwrap();
+    let id = unique_id("sec-evil");
+    let _g = rt.guard(&id);
+    let out = rt.run_bundle(&b, &id);
+    assert_eq!(out.status.code(), Some(127), "{}", describe(&out));
+    let (_sb, sid, _sg) = rt.sleeper("sec-evil-exec");
+    let out = rt.run(&[
+        "exec",
+        &sid,
+        "/bin/sh",
+        "-c",
+        "printf '#!/proc/self/exe\\n' >/tmp/e; chmod +x /tmp/e; /tmp/e; echo $?",
+    ]);
+    assert_eq!(stdout(&out).trim(), "127", "{}", describe(&out));
+    assert_eq!(
+        std::fs::read(&rt.bin).unwrap(),
+        original,
+        "the runtime binary was modified"
+    );
+}
+
+#[test]
+fn the_binary_is_protected_by_the_trampoline_or_the_read_only_copy() {
+    // With the exec trampoline the runtime does not re-exec itself: its container-side process
+    // stops running the binary before the container's program runs. A container that cannot
+    // use the trampoline (here: seccomp refuses execveat) gets the read-only copy, with or
+    // without a pid namespace.
     need_root!();
     let rt = Runtime::berth();
     let exe_of = |pid: u32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-    for (new_pid_ns, prefix) in [(true, "sec-run-pidns"), (false, "sec-run-hostpid")] {
+    for (trampoline, new_pid_ns, prefix) in [
+        (true, true, "sec-tramp"),
+        (false, true, "sec-ro-pidns"),
+        (false, false, "sec-ro-hostpid"),
+    ] {
         let mut b = Bundle::new(&["/bin/probe", "sleep", "30"]);
-        if !new_pid_ns {
-            b.edit(|c| {
+        b.edit(|c| {
+            if !trampoline {
+                refuse_execveat(c);
+            }
+            if !new_pid_ns {
                 c["linux"]["namespaces"]
                     .as_array_mut()
                     .unwrap()
-                    .retain(|n| n["type"] != "pid")
-            });
-        }
+                    .retain(|n| n["type"] != "pid");
+            }
+        });
         let id = unique_id(prefix);
         let _g = rt.guard(&id);
         let mut run = rt
@@ -292,11 +358,17 @@ fn run_reexecs_from_the_read_only_copy_with_or_without_a_pid_namespace() {
             .spawn()
             .unwrap();
         assert!(wait_status(&rt, &id, "running"), "{id} did not start");
-        let exe = exe_of(run.id());
-        assert!(
-            exe.as_ref()
-                .is_some_and(|p| p.to_string_lossy().contains("berth-runtime-exe")),
-            "{id}: run executes {exe:?}"
+        let exe = exe_of(run.id()).map(|p| p.to_string_lossy().into_owned());
+        let from_copy = exe
+            .as_deref()
+            .is_some_and(|p| p.contains("berth-runtime-exe"));
+        assert_eq!(from_copy, !trampoline, "{id}: run executes {exe:?}");
+        let pid = rt.state(&id).unwrap()["pid"].as_u64().unwrap() as u32;
+        let init = exe_of(pid).map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(
+            init.as_deref(),
+            Some("/bin/probe"),
+            "{id}: init executes {init:?}"
         );
         assert!(rt.run(&["kill", &id, "KILL"]).status.success());
         let _ = run.wait();

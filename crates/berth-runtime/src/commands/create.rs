@@ -38,6 +38,7 @@ pub fn with_bundle(
     bundle: crate::spec::Bundle,
     console: Option<OwnedFd>,
 ) -> Result<Created, Error> {
+    let trampoline = super::protect_binary(&bundle.spec)?;
     let (dir, lock) = store.reserve(&args.id)?;
     let mut undo = Undo {
         dir: Some(dir.clone()),
@@ -90,6 +91,7 @@ pub fn with_bundle(
         seccomp_listener: super::connect_listener(spec, seccomp.as_ref())?,
         host_pid: 0,
         placed: false,
+        trampoline,
         cgroup_pending: cgroup_later.into(),
     };
     let parent = ParentSide {

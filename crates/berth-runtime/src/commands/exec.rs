@@ -25,6 +25,7 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         _ => return Err(Error::Invalid("cannot exec in a stopped container".into())),
     }
     let saved = container.saved.clone();
+    let trampoline = super::protect_binary(&saved.spec)?;
     let process = build_process(&saved.spec, args)?;
     let cgroup = crate::cgroup::open(&saved)?;
     let seccomp = match saved
@@ -79,6 +80,7 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         seccomp_listener: super::connect_listener(&saved.spec, seccomp.as_ref())?,
         host_pid: 0,
         placed: false,
+        trampoline,
         cgroup_pending: false.into(),
     };
     let spawned = spawn::spawn(
@@ -91,7 +93,8 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         },
     )?;
     let guard = spawn::KillOnDrop(Some(spawned.pid));
-    spawn::wait_exec(&spawned.channel)?;
+    let program = process.args().as_ref().and_then(|a| a.first()).cloned();
+    spawn::wait_exec(&spawned.channel, program.as_deref().unwrap_or_default())?;
     if let Some(pid_file) = &args.pid_file {
         write_replace(pid_file, spawned.pid.to_string().as_bytes(), false)
             .map_err(io("write pid file", pid_file))?;

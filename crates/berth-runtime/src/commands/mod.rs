@@ -16,6 +16,7 @@ mod state;
 mod tty;
 mod update;
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use crate::cli::{Cli, Command};
@@ -42,6 +43,12 @@ pub enum Error {
     /// Seccomp.
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    /// Loading the exec trampoline failed.
+    #[error(transparent)]
+    Trampoline(#[from] crate::trampoline::TrampolineError),
+    /// Re-executing from a read-only copy of the binary failed.
+    #[error(transparent)]
+    Guard(#[from] crate::exe_guard::GuardError),
     /// A hook.
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
@@ -111,6 +118,20 @@ fn systemd_error() -> String {
         "--systemd-cgroup: the systemd cgroup driver is not supported by berth-runtime; use cgroupfs (omit the flag)".into()
     } else {
         "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system), so the systemd cgroup driver cannot be used".into()
+    }
+}
+
+/// Protect the runtime binary from the container (CVE-2019-5736 class) before anything is
+/// set up: the exec trampoline for its process, or, when the container cannot use it (see
+/// [`crate::trampoline`]), running from a read-only copy of this binary (re-executing now if
+/// not, which starts the command over).
+pub fn protect_binary(spec: &oci_spec::runtime::Spec) -> Result<Option<OwnedFd>, Error> {
+    match crate::trampoline::for_spec(spec)? {
+        Some(trampoline) => Ok(Some(trampoline)),
+        None => {
+            crate::exe_guard::ensure_read_only_exe()?;
+            Ok(None)
+        }
     }
 }
 

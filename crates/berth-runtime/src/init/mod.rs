@@ -14,7 +14,7 @@ mod process;
 mod rootfs;
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{Process, Spec};
@@ -104,6 +104,8 @@ pub struct Config<'a> {
     pub placed: bool,
     /// Our pid in the runtime's pid namespace (read from the host's /proc before pivot_root).
     pub host_pid: i32,
+    /// The exec trampoline (a sealed memfd), when the process execs through it.
+    pub trampoline: Option<OwnedFd>,
     /// The parent creates our cgroup while we set up and says `CgroupReady` when it is done
     /// (v1/hybrid `create`); cleared once that message has been taken.
     pub cgroup_pending: std::cell::Cell<bool>,
@@ -194,7 +196,13 @@ fn run(mut config: Config<'_>, channel: &Channel) -> Result<Never, StepError> {
     } else {
         channel.send(&Msg::Execing).step(|| "report exec".into())?;
     }
-    Err(exec::exec(&exec, config.preserve_fds))
+    let trampoline = config.trampoline.as_ref().map(AsFd::as_fd);
+    Err(exec::exec(
+        &exec,
+        config.preserve_fds,
+        trampoline,
+        channel.as_raw_fd(),
+    ))
 }
 
 /// `create`'s setup of a new container, up to just before the user switch.
