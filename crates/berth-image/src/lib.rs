@@ -17,4 +17,4 @@ pub use manifest::{Descriptor, Index, Manifest, ManifestKind, Platform};
 pub use pull::{pull, PullError, PulledImage};
 pub use push::{push, PushError, PushReport};
 pub use reference::Reference;
-pub use store::{BlobStore, StoreError};
+pub use store::{BlobStore, StoreError, Stored};

@@ -22,6 +22,8 @@ pub enum StoreError {
     RemoveLeftover { path: PathBuf, source: io::Error },
     #[error("blob store: writing {expected}: {source}")]
     Write { expected: Digest, source: io::Error },
+    #[error("blob store: writing a new blob: {source}")]
+    WriteNew { source: io::Error },
     #[error("digest mismatch: expected {expected}, got {actual} ({size} bytes)")]
     DigestMismatch {
         expected: Digest,
@@ -34,6 +36,17 @@ pub enum StoreError {
     Read { path: PathBuf, source: io::Error },
     #[error("blob store: removing {path}: {source}")]
     Remove { path: PathBuf, source: io::Error },
+}
+
+/// A blob stored by [`BlobStore::put_new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// What the content hashed to.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether this call created the blob (`false`: the store had it already).
+    pub created: bool,
 }
 
 /// A directory of blobs named by their sha256 digest.
@@ -162,6 +175,29 @@ impl BlobStore {
         Ok(size)
     }
 
+    /// Streams `reader` into the store under the digest it hashes to, for content whose
+    /// digest is not known in advance (an imported tarball, a legacy archive member).
+    /// On any error nothing is left behind.
+    pub fn put_new(&self, mut reader: impl Read) -> Result<Stored, StoreError> {
+        let write_err = |source| StoreError::WriteNew { source };
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.dir)
+            .map_err(write_err)?;
+        let mut writer = HashingWriter::new(tmp);
+        io::copy(&mut reader, &mut writer).map_err(write_err)?;
+        let (tmp, digest, size) = writer.finish();
+        let created = !self.contains(&digest);
+        if created {
+            self.commit(tmp, &digest)?;
+        }
+        Ok(Stored {
+            digest,
+            size,
+            created,
+        })
+    }
+
     fn commit(&self, mut tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
         let path = self.path(digest);
         let commit_err = |source| StoreError::Commit {
@@ -220,6 +256,19 @@ mod tests {
             "{message}"
         );
         assert!(names(&store).is_empty(), "left behind: {:?}", names(&store));
+    }
+
+    #[test]
+    fn put_new_stores_under_the_computed_digest_once() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(root.path()).expect("open");
+        let first = store.put_new(&b"a tarball"[..]).expect("put_new");
+        assert_eq!(first.digest, Digest::of(b"a tarball"));
+        assert!(first.created);
+        assert_eq!(first.size, 9);
+        let again = store.put_new(&b"a tarball"[..]).expect("put_new again");
+        assert!(!again.created);
+        assert_eq!(names(&store), vec![first.digest.hex().to_owned()]);
     }
 
     #[test]
