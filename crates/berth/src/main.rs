@@ -10,7 +10,7 @@ use berth_engine::images::Images;
 use clap::Parser;
 
 use cli::{Cli, Command, ImageCommand, SystemCommand};
-use commands::{df, images, registry};
+use commands::{archive, df, images, registry};
 
 fn main() {
     let cli = Cli::parse();
@@ -39,9 +39,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(&store, a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(&store, a),
         Command::System(SystemCommand::Df(a)) => df::df(&store, a),
-        Command::Import(_) | Command::Image(ImageCommand::Import(_)) => todo_issue4("import"),
-        Command::Save(_) | Command::Image(ImageCommand::Save(_)) => todo_issue4("save"),
-        Command::Load(_) | Command::Image(ImageCommand::Load(_)) => todo_issue4("load"),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&store, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&store, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&store, a),
         Command::Login(_) => todo_issue4("login"),
         Command::Logout(_) => todo_issue4("logout"),
     }
