@@ -15,9 +15,36 @@ use commands::{archive, df, images, registry};
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("Error: {e:#}");
+        eprintln!("Error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line. Engine errors already show their source in their
+/// message, so a cause whose text is already there is not repeated; control characters (a
+/// tar header quoted by the tar reader, say) are escaped.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 fn open_images(cli: &Cli) -> Result<Images> {

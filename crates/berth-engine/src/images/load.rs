@@ -36,11 +36,10 @@ const DOCUMENT_LIMIT: u64 = 16 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The input is not a (compressed) tar archive.
-    #[error("load: not a tar archive: {source}")]
+    #[error("load: not a tar archive ({reason})")]
     NotAnArchive {
-        /// What the tar reader said.
-        #[source]
-        source: io::Error,
+        /// What the tar reader said, on one line and cut short (it may quote the input).
+        reason: String,
     },
     /// The archive broke off or is corrupt after some member.
     #[error("load: reading the archive after {entry}: {source}")]
@@ -244,17 +243,15 @@ impl Images {
 
     /// Stream every member of the archive into the blob store (documents into memory).
     fn read_contents(&self, added: &mut Added, input: impl Read) -> Result<Contents, LoadError> {
-        let reader = decompressed(BufReader::with_capacity(1 << 20, input))
-            .map_err(|source| LoadError::NotAnArchive { source })?;
+        let reader =
+            decompressed(BufReader::with_capacity(1 << 20, input)).map_err(not_an_archive)?;
         let mut archive = tar::Archive::new(reader);
-        let entries = archive
-            .entries()
-            .map_err(|source| LoadError::NotAnArchive { source })?;
+        let entries = archive.entries().map_err(not_an_archive)?;
         let mut contents = Contents::default();
         let mut last: Option<String> = None;
         for entry in entries {
             let mut entry = entry.map_err(|source| match &last {
-                None => LoadError::NotAnArchive { source },
+                None => not_an_archive(source),
                 Some(entry) => LoadError::Read {
                     entry: entry.clone(),
                     source,
@@ -632,6 +629,18 @@ fn link_target<R: Read>(path: &str, symlink: bool, entry: &tar::Entry<'_, R>) ->
         PathBuf::new()
     };
     normalize(&base.join(target))
+}
+
+/// [`LoadError::NotAnArchive`], its reason one short line: the tar reader quotes the bytes it
+/// could not parse.
+fn not_an_archive(source: io::Error) -> LoadError {
+    let text = source.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let mut reason: String = first.chars().filter(|c| !c.is_control()).take(80).collect();
+    if reason.len() < first.len() || text.lines().count() > 1 {
+        reason.push_str("...");
+    }
+    LoadError::NotAnArchive { reason }
 }
 
 fn with_cleanup(first: LoadError, failures: Vec<String>) -> LoadError {
