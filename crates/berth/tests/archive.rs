@@ -531,3 +531,88 @@ fn podman_loads_our_archives_and_we_load_podmans() {
         root.ok(&["rmi", "example.com/podman/y:2"], None);
     }
 }
+
+#[test]
+fn import_takes_platform_message_and_zstd() {
+    let root = Root::new();
+    let tar = rootfs_tar();
+    let zstd = zstd::encode_all(tar.as_slice(), 3).expect("zstd");
+    root.ok(
+        &[
+            "import",
+            "--platform",
+            "linux/arm64/v8",
+            "-m",
+            "from a test",
+            "-",
+            "plat:1",
+        ],
+        Some(&zstd),
+    );
+    let inspect = root.ok(&["image", "inspect", "plat:1"], None);
+    let inspect: serde_json::Value = serde_json::from_str(&inspect).expect("inspect json");
+    let image = &inspect[0];
+    assert_eq!(image["Architecture"], "arm64");
+    assert_eq!(image["Variant"], "v8");
+    assert_eq!(image["Os"], "linux");
+    assert_eq!(image["Comment"], "from a test");
+    assert_eq!(
+        image["Config"]["Env"][0],
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    );
+    assert_eq!(image["RootFS"]["Layers"], serde_json::json!([sha256(&tar)]));
+    let line = root.fails(
+        &["import", "--platform", "arm64", "-", "plat:2"],
+        Some(&tar),
+    );
+    assert!(line.contains("invalid platform"), "{line}");
+}
+
+#[test]
+fn a_bare_repository_saves_every_tag() {
+    let root = Root::new();
+    let work = tempfile::tempdir().expect("tempdir");
+    root.ok(&["import", "-", "repo:1"], Some(&rootfs_tar()));
+    root.ok(&["tag", "repo:1", "repo:2"], None);
+    root.ok(&["tag", "repo:1", "other:1"], None);
+    let file = work.path().join("repo.tar");
+    root.ok(&["save", "-o", path_str(&file), "repo"], None);
+    let archive = members(&std::fs::read(&file).expect("read"));
+    let (_, manifest) = archive
+        .iter()
+        .find(|(p, _)| p == "manifest.json")
+        .expect("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_slice(manifest).expect("json");
+    assert_eq!(
+        manifest[0]["RepoTags"],
+        serde_json::json!(["repo:1", "repo:2"])
+    );
+}
+
+#[test]
+fn save_refuses_a_terminal() {
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("SKIPPED: /usr/bin/script missing (install util-linux: scripts/packages.sh TEST_PACKAGES)");
+        return;
+    }
+    let root = Root::new();
+    root.ok(&["import", "-", "tty:1"], Some(&rootfs_tar()));
+    let command = format!("{BERTH} --root {} save tty:1", root.path().display());
+    let out = Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("cowardly refusing to save to a terminal. Use the -o flag or redirect"),
+        "{text}"
+    );
+    assert!(
+        text.len() < 200,
+        "wrote more than the error: {} bytes",
+        text.len()
+    );
+}

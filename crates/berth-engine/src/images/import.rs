@@ -254,6 +254,7 @@ fn import_config(platform: &Platform, diff_id: &str, options: &ImportOptions) ->
     ImageConfig {
         created: Some(now.clone()),
         author: None,
+        comment: Some(comment.clone()),
         architecture: platform.architecture.clone(),
         os: platform.os.clone(),
         variant: platform.variant.clone(),

@@ -121,20 +121,50 @@ impl Images {
         self.write_plan(plan, out)
     }
 
+    /// The images `names` stand for, as docker picks them: `REPO:TAG` that tag, a bare
+    /// `REPO` every tag of the repository, an ID (or prefix) the image without a name.
     fn pick(&self, names: &[String]) -> Result<Vec<Picked>, SaveError> {
         let mut picked: Vec<Picked> = Vec::new();
         for name in names {
-            let image = self.resolve(name)?;
-            let tag = canonical_name(name).filter(|c| image.repo_tags.contains(c));
-            match picked.iter_mut().find(|p| p.image.id == image.id) {
-                Some(p) => p.tags.extend(tag.filter(|t| !p.tags.contains(t))),
-                None => picked.push(Picked {
-                    image,
-                    tags: tag.into_iter().collect(),
-                }),
+            for (image, tag) in self.named(name)? {
+                match picked.iter_mut().find(|p| p.image.id == image.id) {
+                    Some(p) => p.tags.extend(tag.filter(|t| !p.tags.contains(t))),
+                    None => picked.push(Picked {
+                        image,
+                        tags: tag.into_iter().collect(),
+                    }),
+                }
             }
         }
         Ok(picked)
+    }
+
+    /// What one name of `save IMAGE...` stands for: images, each with the tag to save it under.
+    fn named(&self, name: &str) -> Result<Vec<(Image, Option<String>)>, SaveError> {
+        if let Some(repository) = bare_repository(name) {
+            let mut found = Vec::new();
+            for image in self.records.list().map_err(ImagesError::from)? {
+                let tags: Vec<String> = image
+                    .repo_tags
+                    .iter()
+                    .filter(|t| {
+                        t.parse::<Reference>()
+                            .is_ok_and(|r| same_repository(&r, &repository))
+                    })
+                    .cloned()
+                    .collect();
+                for tag in tags {
+                    found.push((image.clone(), Some(tag)));
+                }
+            }
+            if !found.is_empty() {
+                found.sort_by(|a, b| a.1.cmp(&b.1));
+                return Ok(found);
+            }
+        }
+        let image = self.resolve(name)?;
+        let tag = canonical_name(name).filter(|c| image.repo_tags.contains(c));
+        Ok(vec![(image, tag)])
     }
 
     fn docker_plan(&self, picked: &[Picked]) -> Result<Plan, SaveError> {
@@ -319,6 +349,19 @@ impl Images {
             source,
         })
     }
+}
+
+/// The repository `name` names when it has neither a tag nor a digest.
+fn bare_repository(name: &str) -> Option<Reference> {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') || name.contains('@') {
+        return None;
+    }
+    name.parse().ok()
+}
+
+fn same_repository(a: &Reference, b: &Reference) -> bool {
+    a.registry() == b.registry() && a.repository() == b.repository()
 }
 
 /// The members every archive has: the blob directories and `oci-layout`.
