@@ -616,3 +616,148 @@ fn save_refuses_a_terminal() {
         text.len()
     );
 }
+
+/// The host's architecture in OCI terms.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// An oci-archive of one image with one gzip layer, named `name`; with `nested`, index.json
+/// points at an index listing a foreign platform (whose blobs are absent) and the host's.
+fn gzip_oci_archive(tar: &[u8], name: &str, nested: bool) -> Vec<u8> {
+    let layer = gzip(tar);
+    let config = serde_json::json!({
+        "architecture": host_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256(tar)]},
+    });
+    let config = serde_json::to_vec(&config).expect("config");
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": sha256(&layer), "size": layer.len()}],
+    });
+    let manifest = serde_json::to_vec(&manifest).expect("manifest");
+    let blob = |data: &[u8]| {
+        (
+            format!("blobs/sha256/{}", hex_of(&sha256(data))),
+            data.to_vec(),
+        )
+    };
+    let mut entries = vec![blob(&layer), blob(&config), blob(&manifest)];
+    let annotations = serde_json::json!({"io.containerd.image.name": name,
+                                         "org.opencontainers.image.ref.name": "latest"});
+    let top = if nested {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                 "digest": sha256(b"elsewhere"), "size": 9,
+                 "platform": {"os": "linux", "architecture": "s390x"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                 "digest": sha256(&manifest), "size": manifest.len(),
+                 "platform": {"os": "linux", "architecture": host_arch()}},
+            ],
+        });
+        let index = serde_json::to_vec(&index).expect("index");
+        entries.push(blob(&index));
+        serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json",
+                           "digest": sha256(&index), "size": index.len(),
+                           "annotations": annotations})
+    } else {
+        serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "digest": sha256(&manifest), "size": manifest.len(),
+                           "annotations": annotations})
+    };
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [top]});
+    entries.push((
+        "index.json".into(),
+        serde_json::to_vec(&index).expect("index.json"),
+    ));
+    entries.push((
+        "oci-layout".into(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    ));
+    tar_of(&entries)
+}
+
+#[test]
+fn compressed_layers_go_uncompressed_into_a_docker_archive() {
+    let root = Root::new();
+    let work = tempfile::tempdir().expect("tempdir");
+    let tar = rootfs_tar();
+    for (nested, name) in [
+        (false, "docker.io/library/gzipped:latest"),
+        (true, "example.com/multi:latest"),
+    ] {
+        let file = write(
+            work.path(),
+            "oci.tar",
+            &gzip_oci_archive(&tar, name, nested),
+        );
+        let out = root.ok(&["load", "-i", path_str(&file)], None);
+        let familiar = name.trim_start_matches("docker.io/library/");
+        assert_eq!(out, format!("Loaded image: {familiar}\n"));
+    }
+    let before = root.images();
+    let docker = work.path().join("docker.tar");
+    root.ok(&["save", "-o", path_str(&docker), "gzipped"], None);
+    let archive = members(&std::fs::read(&docker).expect("read"));
+    let layer = format!("blobs/sha256/{}", hex_of(&sha256(&tar)));
+    let (_, data) = archive
+        .iter()
+        .find(|(p, _)| *p == layer)
+        .expect("uncompressed layer");
+    assert_eq!(data, &tar);
+    // Removing both names leaves nothing (the nested index and the layer blob go too).
+    root.ok(&["rmi", "gzipped", "example.com/multi"], None);
+    assert!(root.storage().is_empty(), "left: {:?}", root.storage());
+    root.ok(&["load", "-i", path_str(&docker)], None);
+    let id = |images: &[String], name: &str| {
+        images
+            .iter()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split(' ').nth(1).map(str::to_owned))
+    };
+    assert_eq!(
+        id(&root.images(), "gzipped:latest"),
+        id(&before, "gzipped:latest")
+    );
+}
+
+#[test]
+fn loading_a_tag_another_image_has_moves_it_and_says_so() {
+    let root = Root::new();
+    let work = tempfile::tempdir().expect("tempdir");
+    let first = root.ok(&["import", "-", "moving:1"], Some(&rootfs_tar()));
+    let file = work.path().join("first.tar");
+    root.ok(&["save", "-o", path_str(&file), "moving:1"], None);
+    let second = root.ok(
+        &["import", "-m", "second", "-", "moving:1"],
+        Some(&rootfs_tar()),
+    );
+    let out = root.ok(&["load", "-i", path_str(&file)], None);
+    assert_eq!(
+        out,
+        format!(
+            "The image moving:1 already exists, renaming the old one with ID {} to empty string\nLoaded image: moving:1\n",
+            second.trim()
+        )
+    );
+    let images = root.images();
+    assert!(
+        images.contains(&format!("moving:1 {}", first.trim())),
+        "{images:?}"
+    );
+    assert!(
+        images.contains(&format!("<none>:<none> {}", second.trim())),
+        "{images:?}"
+    );
+}

@@ -153,6 +153,8 @@ pub struct LoadedImage {
     pub id: String,
     /// The names the archive gave it (canonical), in archive order.
     pub tags: Vec<String>,
+    /// Names that moved here from another image: (name, that image's ID).
+    pub moved: Vec<(String, String)>,
 }
 
 /// What a load did.
@@ -205,18 +207,11 @@ impl Images {
             Ok(pending) => pending,
             Err(first) => return Err(with_cleanup(first, added.rollback(self))),
         };
-        let records = match self.commit(&pending) {
-            Ok(records) => records,
+        let (records, images) = match self.commit(pending) {
+            Ok(committed) => committed,
             Err(first) => return Err(with_cleanup(first, added.rollback(self))),
         };
         let warnings = added.remove_unused(self, &records);
-        let images = pending
-            .into_iter()
-            .map(|p| LoadedImage {
-                id: p.image.id,
-                tags: p.tags,
-            })
-            .collect();
         Ok(Loaded { images, warnings })
     }
 
@@ -231,14 +226,30 @@ impl Images {
         }
     }
 
-    fn commit(&self, pending: &[Pending]) -> Result<Vec<Image>, LoadError> {
+    /// Store the records (under the store's lock): the commit point. Returns them as stored,
+    /// and what to report for each, including names taken from other images.
+    fn commit(&self, pending: Vec<Pending>) -> Result<(Vec<Image>, Vec<LoadedImage>), LoadError> {
         let store_err = |e: berth_storage::ImageStoreError| Box::new(RemoveError::from(e));
         let locked = self.records.lock().map_err(store_err)?;
         let mut records = Vec::new();
+        let mut loaded = Vec::new();
         for p in pending {
+            let mut moved = Vec::new();
+            for tag in &p.tags {
+                if let Some(old) = self.records.by_name(tag).map_err(store_err)? {
+                    if old.id != p.image.id {
+                        moved.push((tag.clone(), old.id));
+                    }
+                }
+            }
             records.push(locked.put(&p.image).map_err(store_err)?);
+            loaded.push(LoadedImage {
+                id: p.image.id,
+                tags: p.tags,
+                moved,
+            });
         }
-        Ok(records)
+        Ok((records, loaded))
     }
 
     /// Stream every member of the archive into the blob store (documents into memory).

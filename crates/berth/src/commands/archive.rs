@@ -94,6 +94,13 @@ pub fn load(images: &Images, args: &LoadArgs) -> Result<()> {
     }
     let mut out = io::stdout().lock();
     for image in &loaded.images {
+        for (tag, old) in &image.moved {
+            writeln!(
+                out,
+                "The image {} already exists, renaming the old one with ID {old} to empty string",
+                familiar(tag)
+            )?;
+        }
         if image.tags.is_empty() {
             writeln!(out, "Loaded image ID: {}", image.id)?;
         }
