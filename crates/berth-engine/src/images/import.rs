@@ -70,6 +70,15 @@ pub enum ImportError {
         #[source]
         source: Box<RemoveError>,
     },
+    /// The record could not be built from the stored layer.
+    #[error("import {source_name}: {source}")]
+    Layers {
+        /// FILE or `-`.
+        source_name: String,
+        /// What went wrong.
+        #[source]
+        source: RecordError,
+    },
     /// Building the config or the manifest failed.
     #[error("import {source_name}: {what}: {reason}")]
     Build {
@@ -171,22 +180,33 @@ impl Images {
             })?;
         let layer = Descriptor::new(OCI_LAYER_TAR, stored.digest.clone(), stored.size);
         let config = import_config(platform, &diff_id, options);
-        let manifest = self.store_documents(added, &config, layer, name)?;
+        let (manifest, digest) = self.store_documents(added, &config, layer, name)?;
+        self.record_import(&manifest, &digest, &config, tag, name)
+    }
+
+    /// Record the imported image (the commit point), tagged if a name was given.
+    fn record_import(
+        &self,
+        manifest: &Manifest,
+        digest: &Digest,
+        config: &ImageConfig,
+        tag: Option<String>,
+        name: &str,
+    ) -> Result<Image, ImportError> {
         let mut image = record_for(
             &self.layers,
-            &manifest.1.to_string(),
+            &digest.to_string(),
             OCI_MANIFEST,
-            &manifest.0,
-            &config,
+            manifest,
+            config,
         )
-        .map_err(|e: RecordError| ImportError::Build {
-            source_name: name.clone(),
-            what: "record",
-            reason: e.to_string(),
+        .map_err(|source| ImportError::Layers {
+            source_name: name.to_owned(),
+            source,
         })?;
         image.repo_tags.extend(tag);
         let record_err = |e| ImportError::Record {
-            source_name: name.clone(),
+            source_name: name.to_owned(),
             source: Box::new(RemoveError::from(e)),
         };
         self.records

@@ -87,6 +87,12 @@ pub enum LoadError {
         /// Its path or digest.
         name: String,
     },
+    /// An index entry leads to an index inside an index: not followed.
+    #[error("load: {digest}: an index nested in an index, not an image manifest")]
+    NotAManifest {
+        /// The nested index.
+        digest: Digest,
+    },
     /// An image config is unreadable.
     #[error("load: {0}")]
     Config(#[from] ConfigError),
@@ -343,41 +349,52 @@ impl Images {
             })?;
         let mut pending = Vec::new();
         for item in items {
-            let config_digest = contents.member(&item.config).ok_or(LoadError::Missing {
-                what: "config",
-                name: item.config.clone(),
+            pending.push(self.docker_image(added, contents, item)?);
+        }
+        Ok(pending)
+    }
+
+    /// One `manifest.json` entry: check and unpack its layers, store the manifest `save`
+    /// would write for it.
+    fn docker_image(
+        &self,
+        added: &mut Added,
+        contents: &Contents,
+        item: DockerItem,
+    ) -> Result<Pending, LoadError> {
+        let config_digest = contents.member(&item.config).ok_or(LoadError::Missing {
+            what: "config",
+            name: item.config.clone(),
+        })?;
+        let config = ImageConfig::read(&self.blobs, &config_digest.to_string())?;
+        let mut layers = Vec::new();
+        for path in &item.layers {
+            let digest = contents.member(path).ok_or(LoadError::Missing {
+                what: "layer",
+                name: path.clone(),
             })?;
-            let config = ImageConfig::read(&self.blobs, &config_digest.to_string())?;
-            let mut layers = Vec::new();
-            for path in &item.layers {
-                let digest = contents.member(path).ok_or(LoadError::Missing {
-                    what: "layer",
-                    name: path.clone(),
-                })?;
-                layers.push(self.layer_descriptor(digest)?);
-            }
-            self.unpack_checked(added, &layers, &config)?;
-            let config_size = self.stored_size(config_digest, "config")?;
-            let config_desc = Descriptor::new(OCI_CONFIG, config_digest.clone(), config_size);
-            let manifest = uncompressed_manifest(config_desc, layers);
-            let bytes = serde_json::to_vec(&manifest).map_err(|source| LoadError::Json {
+            layers.push(self.layer_descriptor(digest)?);
+        }
+        self.unpack_checked(added, &layers, &config)?;
+        let config_size = self.stored_size(config_digest, "config")?;
+        let config_desc = Descriptor::new(OCI_CONFIG, config_digest.clone(), config_size);
+        let manifest = uncompressed_manifest(config_desc, layers);
+        let bytes = serde_json::to_vec(&manifest).map_err(|source| LoadError::Json {
+            entry: "manifest".into(),
+            source,
+        })?;
+        let digest = added
+            .put_bytes(self, &bytes)
+            .map_err(|source| LoadError::Blob {
                 entry: "manifest".into(),
                 source,
             })?;
-            let digest = added
-                .put_bytes(self, &bytes)
-                .map_err(|source| LoadError::Blob {
-                    entry: "manifest".into(),
-                    source,
-                })?;
-            let tags = item.repo_tags.unwrap_or_default();
-            let tags = tags
-                .iter()
-                .map(|t| canonical_tag(t))
-                .collect::<Result<_, _>>()?;
-            pending.push(self.pending(&digest, OCI_MANIFEST, &manifest, &config, tags)?);
-        }
-        Ok(pending)
+        let tags = item.repo_tags.unwrap_or_default();
+        let tags = tags
+            .iter()
+            .map(|t| canonical_tag(t))
+            .collect::<Result<_, _>>()?;
+        self.pending(&digest, OCI_MANIFEST, &manifest, &config, tags)
     }
 
     fn oci_images(
@@ -390,7 +407,19 @@ impl Images {
             entry: "index.json".into(),
             source,
         })?;
-        // One entry per manifest, with all the names the index gives it.
+        let mut pending = Vec::new();
+        for (descriptor, tags) in self.oci_manifests(contents, &index)? {
+            pending.push(self.oci_image(added, contents, &descriptor, tags)?);
+        }
+        Ok(pending)
+    }
+
+    /// The image manifests `index` names, each once, with all the names the index gives it.
+    fn oci_manifests(
+        &self,
+        contents: &Contents,
+        index: &Index,
+    ) -> Result<Vec<(Descriptor, Vec<String>)>, LoadError> {
         let mut wanted: Vec<(Descriptor, Vec<String>)> = Vec::new();
         for entry in &index.manifests {
             let names = names_of(entry)?;
@@ -406,30 +435,34 @@ impl Images {
                 None => wanted.push((manifest, names)),
             }
         }
-        let mut pending = Vec::new();
-        for (descriptor, tags) in wanted {
-            let digest = &descriptor.digest;
-            let bytes = self.archived_blob(contents, digest, "manifest")?;
-            let manifest = match ManifestKind::decode(Some(&descriptor.media_type), digest, &bytes)?
-            {
-                ManifestKind::Image(m) => m,
-                ManifestKind::Index(_) => {
-                    return Err(LoadError::Missing {
-                        what: "image manifest",
-                        name: digest.to_string(),
-                    })
-                }
-            };
-            self.archived_blob_present(contents, &manifest.config.digest, "config")?;
-            for layer in &manifest.layers {
-                self.archived_blob_present(contents, &layer.digest, "layer")?;
+        Ok(wanted)
+    }
+
+    /// One image manifest of an oci-archive: its blobs must be there; check and unpack.
+    fn oci_image(
+        &self,
+        added: &mut Added,
+        contents: &Contents,
+        descriptor: &Descriptor,
+        tags: Vec<String>,
+    ) -> Result<Pending, LoadError> {
+        let digest = &descriptor.digest;
+        let bytes = self.archived_blob(contents, digest, "manifest")?;
+        let manifest = match ManifestKind::decode(Some(&descriptor.media_type), digest, &bytes)? {
+            ManifestKind::Image(m) => m,
+            ManifestKind::Index(_) => {
+                return Err(LoadError::NotAManifest {
+                    digest: digest.clone(),
+                })
             }
-            let config = ImageConfig::read(&self.blobs, &manifest.config.digest.to_string())?;
-            self.unpack_checked(added, &manifest.layers, &config)?;
-            let media_type = descriptor.media_type.clone();
-            pending.push(self.pending(digest, &media_type, &manifest, &config, tags)?);
+        };
+        self.archived_blob_present(contents, &manifest.config.digest, "config")?;
+        for layer in &manifest.layers {
+            self.archived_blob_present(contents, &layer.digest, "layer")?;
         }
-        Ok(pending)
+        let config = ImageConfig::read(&self.blobs, &manifest.config.digest.to_string())?;
+        self.unpack_checked(added, &manifest.layers, &config)?;
+        self.pending(digest, &descriptor.media_type, &manifest, &config, tags)
     }
 
     /// The image manifest an index entry stands for: itself, or the host's entry of the

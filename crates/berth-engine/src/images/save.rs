@@ -171,65 +171,57 @@ impl Images {
         let mut plan = layout_plan();
         let mut items = Vec::new();
         let mut manifests = Vec::new();
-        let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut repositories = Repositories::new();
         for Picked { image, tags } in picked {
             let id = parse_digest(image, &image.id)?;
-            let config_size = self.blob_size(&id)?;
-            let mut layers = Vec::new();
-            for layer in &image.layers {
-                let diff_id = parse_digest(image, &layer.diff_id)?;
-                let blob = parse_digest(image, &layer.blob)?;
-                let path = blob_path(&diff_id);
-                let size = match plan.get(&path) {
-                    Some(Source::Blob(d)) => self.blob_size(d)?,
-                    Some(Source::Decompressed { size, .. }) => *size,
-                    _ => {
-                        let source = self.uncompressed(&blob, &diff_id)?;
-                        let size = match &source {
-                            Source::Decompressed { size, .. } => *size,
-                            _ => self.blob_size(&blob)?,
-                        };
-                        plan.insert(path, source);
-                        size
-                    }
-                };
-                layers.push(Descriptor::new(OCI_LAYER_TAR, diff_id, size));
-            }
-            let config = Descriptor::new(OCI_CONFIG, id.clone(), config_size);
+            let layers = self.docker_layers(&mut plan, image)?;
+            let config = Descriptor::new(OCI_CONFIG, id.clone(), self.blob_size(&id)?);
             let manifest = uncompressed_manifest(config, layers.clone());
             let bytes = to_json("manifest", &manifest)?;
             let digest = Digest::of(&bytes);
             manifests.extend(index_entries(OCI_MANIFEST, &digest, bytes.len(), tags));
             plan.insert(blob_path(&digest), Source::Bytes(bytes));
             plan.insert(blob_path(&id), Source::Blob(id.clone()));
-            let familiar: Vec<String> = tags.iter().filter_map(|t| familiar_tag(t)).collect();
             if let Some(top) = layers.last() {
-                for tag in tags.iter().filter_map(|t| t.parse::<Reference>().ok()) {
-                    repositories
-                        .entry(familiar_repository(&tag))
-                        .or_default()
-                        .insert(
-                            tag.tag().unwrap_or("latest").to_owned(),
-                            top.digest.hex().to_owned(),
-                        );
-                }
+                add_repositories(&mut repositories, tags, &top.digest);
             }
             items.push(DockerItem {
                 config: blob_path(&id),
-                repo_tags: Some(familiar),
+                repo_tags: Some(tags.iter().filter_map(|t| familiar_tag(t)).collect()),
                 layers: layers.iter().map(|l| blob_path(&l.digest)).collect(),
             });
         }
         plan.insert("index.json".into(), Source::Bytes(index_json(manifests)?));
-        plan.insert(
-            "manifest.json".into(),
-            Source::Bytes(to_json("manifest.json", &items)?),
-        );
-        plan.insert(
-            "repositories".into(),
-            Source::Bytes(to_json("repositories", &repositories)?),
-        );
+        let items = to_json("manifest.json", &items)?;
+        plan.insert("manifest.json".into(), Source::Bytes(items));
+        let repositories = to_json("repositories", &repositories)?;
+        plan.insert("repositories".into(), Source::Bytes(repositories));
         Ok(plan)
+    }
+
+    /// Plan `image`'s layers as uncompressed tars named by diffID; returns their descriptors.
+    fn docker_layers(&self, plan: &mut Plan, image: &Image) -> Result<Vec<Descriptor>, SaveError> {
+        let mut layers = Vec::new();
+        for layer in &image.layers {
+            let diff_id = parse_digest(image, &layer.diff_id)?;
+            let path = blob_path(&diff_id);
+            let size = match plan.get(&path) {
+                Some(Source::Blob(d)) => self.blob_size(d)?,
+                Some(Source::Decompressed { size, .. }) => *size,
+                _ => {
+                    let blob = parse_digest(image, &layer.blob)?;
+                    let source = self.uncompressed(&blob, &diff_id)?;
+                    let size = match &source {
+                        Source::Decompressed { size, .. } => *size,
+                        _ => self.blob_size(&blob)?,
+                    };
+                    plan.insert(path, source);
+                    size
+                }
+            };
+            layers.push(Descriptor::new(OCI_LAYER_TAR, diff_id, size));
+        }
+        Ok(layers)
     }
 
     fn oci_plan(&self, picked: &[Picked]) -> Result<Plan, SaveError> {
@@ -296,49 +288,7 @@ impl Images {
     fn write_plan(&self, plan: Plan, out: impl Write) -> Result<(), SaveError> {
         let mut builder = tar::Builder::new(out);
         for (path, source) in plan {
-            let write_err = |source| SaveError::Write {
-                entry: path.clone(),
-                source,
-            };
-            match source {
-                Source::Dir => {
-                    let mut header = header(tar::EntryType::Directory, 0o755, 0);
-                    builder
-                        .append_data(&mut header, &path, io::empty())
-                        .map_err(write_err)?;
-                }
-                Source::Bytes(bytes) => {
-                    let mut header = header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
-                    builder
-                        .append_data(&mut header, &path, bytes.as_slice())
-                        .map_err(write_err)?;
-                }
-                Source::Blob(digest) => {
-                    let size = self.blob_size(&digest)?;
-                    let file = self
-                        .blobs
-                        .open_blob(&digest)
-                        .map_err(|source| SaveError::Blob {
-                            digest: digest.clone(),
-                            source,
-                        })?;
-                    let mut header = header(tar::EntryType::Regular, 0o644, size);
-                    let mut counted = Counting::new(file.take(size));
-                    builder
-                        .append_data(&mut header, &path, &mut counted)
-                        .map_err(write_err)?;
-                    check_count(&digest, size, counted.count)?;
-                }
-                Source::Decompressed { blob, size } => {
-                    let reader = self.decompressed_blob(&blob)?;
-                    let mut header = header(tar::EntryType::Regular, 0o644, size);
-                    let mut counted = Counting::new(reader.take(size));
-                    builder
-                        .append_data(&mut header, &path, &mut counted)
-                        .map_err(write_err)?;
-                    check_count(&blob, size, counted.count)?;
-                }
-            }
+            self.append(&mut builder, &path, source)?;
         }
         let mut out = builder.into_inner().map_err(|source| SaveError::Write {
             entry: "the end of the archive".into(),
@@ -348,6 +298,65 @@ impl Images {
             entry: "the archive".into(),
             source,
         })
+    }
+
+    /// Write one member, streaming blobs and checking they have the size the header says.
+    fn append<W: Write>(
+        &self,
+        builder: &mut tar::Builder<W>,
+        path: &str,
+        source: Source,
+    ) -> Result<(), SaveError> {
+        let write_err = |source| SaveError::Write {
+            entry: path.to_owned(),
+            source,
+        };
+        let (digest, size, reader): (Digest, u64, Box<dyn Read>) = match source {
+            Source::Dir => {
+                let mut header = header(tar::EntryType::Directory, 0o755, 0);
+                return builder
+                    .append_data(&mut header, path, io::empty())
+                    .map_err(write_err);
+            }
+            Source::Bytes(bytes) => {
+                let mut header = header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
+                return builder
+                    .append_data(&mut header, path, bytes.as_slice())
+                    .map_err(write_err);
+            }
+            Source::Blob(digest) => {
+                let size = self.blob_size(&digest)?;
+                let file = self
+                    .blobs
+                    .open_blob(&digest)
+                    .map_err(|source| SaveError::Blob {
+                        digest: digest.clone(),
+                        source,
+                    })?;
+                (digest, size, Box::new(file))
+            }
+            Source::Decompressed { blob, size } => {
+                let reader = self.decompressed_blob(&blob)?;
+                (blob, size, Box::new(reader))
+            }
+        };
+        let mut header = header(tar::EntryType::Regular, 0o644, size);
+        let mut counted = Counting::new(reader.take(size));
+        builder
+            .append_data(&mut header, path, &mut counted)
+            .map_err(write_err)?;
+        check_count(&digest, size, counted.count)
+    }
+}
+
+/// docker's `repositories` file: familiar repository -> tag -> top layer.
+type Repositories = BTreeMap<String, BTreeMap<String, String>>;
+
+fn add_repositories(repositories: &mut Repositories, tags: &[String], top: &Digest) {
+    for tag in tags.iter().filter_map(|t| t.parse::<Reference>().ok()) {
+        let tags = repositories.entry(familiar_repository(&tag)).or_default();
+        let name = tag.tag().unwrap_or("latest").to_owned();
+        tags.insert(name, top.hex().to_owned());
     }
 }
 
