@@ -2,15 +2,16 @@
 //!
 //! Imports and loads hold the GC lock shared while they write; their blobs and layers belong
 //! to no image until the record is stored (the commit point). Whatever this operation created
-//! and does not end up in a record is removed here, explicitly, instead of by a full
-//! collection (which would need the lock exclusively and could race other writers).
+//! and no record uses is removed here, explicitly: a full collection would also take what
+//! other operations left, and removing under the shared lock could race a concurrent writer
+//! of the same content.
 
-use std::collections::HashSet;
 use std::io::Read;
 
 use berth_image::{Digest, Stored};
-use berth_storage::{chain_id, Image, Layer, UnpackOptions};
+use berth_storage::{chain_id, Layer, UnpackOptions};
 
+use super::remove::references;
 use super::Images;
 
 /// Blobs and layers created by one operation (not those that were there before).
@@ -76,30 +77,38 @@ impl Added {
         Ok(layer)
     }
 
-    /// Remove everything this operation created; returns the removals that failed.
-    pub(crate) fn rollback(self, images: &Images) -> Vec<String> {
-        self.remove_unused(images, &[])
-    }
-
-    /// Remove what this operation created and none of `records` uses (archive members that
-    /// are not image content, other platforms' blobs); returns the removals that failed.
-    pub(crate) fn remove_unused(self, images: &Images, records: &[Image]) -> Vec<String> {
-        let mut blobs_used = HashSet::new();
-        let mut layers_used = HashSet::new();
-        for image in records {
-            blobs_used.insert(image.id.clone());
-            blobs_used.insert(image.manifest_digest.clone());
-            for layer in &image.layers {
-                blobs_used.insert(layer.blob.clone());
-                layers_used.insert(layer.chain_id.clone());
-            }
+    /// Remove what this operation created and no image record uses: everything after a
+    /// failure, the archive members that are not image content after a load. Returns the
+    /// removals that failed.
+    ///
+    /// Takes the GC lock exclusively, so the caller must have let go of its shared hold. With
+    /// no writer mid-way, what no record names is garbage for sure, even if a concurrent pull
+    /// or load wrote the same blob or layer and recorded it meanwhile.
+    pub(crate) fn remove_unreferenced(self, images: &Images) -> Vec<String> {
+        if self.blobs.is_empty() && self.layers.is_empty() {
+            return Vec::new();
         }
+        let _gc = match images.gc_lock(true) {
+            Ok(lock) => lock,
+            Err(e) => return vec![e.to_string()],
+        };
+        let records = match images.records.list() {
+            Ok(records) => records,
+            Err(e) => return vec![e.to_string()],
+        };
+        let (blobs_used, layers_used) = references(&records);
         let mut failures = Vec::new();
         for chain in self.layers.iter().rev() {
-            if !layers_used.contains(chain) {
-                if let Err(e) = images.layers.remove(chain) {
-                    failures.push(e.to_string());
-                }
+            if layers_used.contains(chain) {
+                continue;
+            }
+            let removed = match images.layers.get(chain) {
+                Ok(Some(_)) => images.layers.remove(chain),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = removed {
+                failures.push(e.to_string());
             }
         }
         for digest in &self.blobs {

@@ -124,13 +124,14 @@ impl Images {
             source_name: options.source_name.clone(),
             source: Box::new(e),
         };
-        let _gc = self.gc_lock(false).map_err(record_err)?;
+        let gc = self.gc_lock(false).map_err(record_err)?;
         let mut added = Added::default();
         let result = self.import_into(&mut added, input, options, &platform, tag);
+        drop(gc);
         match result {
             Ok(image) => Ok(image),
             Err(first) => {
-                let failures = added.rollback(self);
+                let failures = added.remove_unreferenced(self);
                 if failures.is_empty() {
                     Err(first)
                 } else {

@@ -168,7 +168,7 @@ pub struct LoadedImage {
 pub struct Loaded {
     /// The images, in archive order.
     pub images: Vec<LoadedImage>,
-    /// Archive members that were not image content and could not be removed afterwards.
+    /// Archive members that are not image content and could not be removed afterwards.
     pub warnings: Vec<String>,
 }
 
@@ -207,18 +207,20 @@ struct Pending {
 impl Images {
     /// Load every image of the archive in `input`; nothing is recorded unless all are.
     pub fn load(&self, input: impl Read) -> Result<Loaded, LoadError> {
-        let _gc = self.gc_lock(false).map_err(Box::new)?;
+        let gc = self.gc_lock(false).map_err(Box::new)?;
         let mut added = Added::default();
-        let pending = match self.load_pending(&mut added, input) {
-            Ok(pending) => pending,
-            Err(first) => return Err(with_cleanup(first, added.rollback(self))),
-        };
-        let (records, images) = match self.commit(pending) {
-            Ok(committed) => committed,
-            Err(first) => return Err(with_cleanup(first, added.rollback(self))),
-        };
-        let warnings = added.remove_unused(self, &records);
-        Ok(Loaded { images, warnings })
+        let result = self
+            .load_pending(&mut added, input)
+            .and_then(|pending| self.commit(pending));
+        drop(gc);
+        let failures = added.remove_unreferenced(self);
+        match result {
+            Ok(images) => Ok(Loaded {
+                images,
+                warnings: failures,
+            }),
+            Err(first) => Err(with_cleanup(first, failures)),
+        }
     }
 
     fn load_pending(&self, added: &mut Added, input: impl Read) -> Result<Vec<Pending>, LoadError> {
@@ -232,12 +234,11 @@ impl Images {
         }
     }
 
-    /// Store the records (under the store's lock): the commit point. Returns them as stored,
-    /// and what to report for each, including names taken from other images.
-    fn commit(&self, pending: Vec<Pending>) -> Result<(Vec<Image>, Vec<LoadedImage>), LoadError> {
+    /// Store the records (under the store's lock): the commit point. Returns what to report
+    /// for each, including names taken from other images.
+    fn commit(&self, pending: Vec<Pending>) -> Result<Vec<LoadedImage>, LoadError> {
         let store_err = |e: berth_storage::ImageStoreError| Box::new(RemoveError::from(e));
         let locked = self.records.lock().map_err(store_err)?;
-        let mut records = Vec::new();
         let mut loaded = Vec::new();
         for p in pending {
             let mut moved = Vec::new();
@@ -248,14 +249,14 @@ impl Images {
                     }
                 }
             }
-            records.push(locked.put(&p.image).map_err(store_err)?);
+            locked.put(&p.image).map_err(store_err)?;
             loaded.push(LoadedImage {
                 id: p.image.id,
                 tags: p.tags,
                 moved,
             });
         }
-        Ok((records, loaded))
+        Ok(loaded)
     }
 
     /// Stream every member of the archive into the blob store (documents into memory).
