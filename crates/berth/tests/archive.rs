@@ -769,3 +769,40 @@ fn loading_a_tag_another_image_has_moves_it_and_says_so() {
         "{images:?}"
     );
 }
+
+/// Serve `body` once over HTTP on a local port, with `status`; returns the URL.
+fn serve_once(status: &'static str, body: Vec<u8>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&body);
+    });
+    format!("http://127.0.0.1:{port}/rootfs.tar.gz")
+}
+
+#[test]
+fn import_fetches_a_url() {
+    let root = Root::new();
+    let tar = rootfs_tar();
+    let url = serve_once("200 OK", gzip(&tar));
+    let id = root.ok(&["import", &url, "fetched:1"], None);
+    let inspect = root.ok(&["image", "inspect", "fetched:1"], None);
+    assert!(inspect.contains(id.trim()), "{inspect}");
+    assert!(
+        inspect.contains(&format!("Imported from {url}")),
+        "{inspect}"
+    );
+    let storage = root.storage();
+    let missing = serve_once("404 Not Found", b"no such file".to_vec());
+    let line = root.fails(&["import", &missing, "fetched:2"], None);
+    assert!(line.contains("404"), "{line}");
+    assert_eq!(root.storage(), storage);
+}

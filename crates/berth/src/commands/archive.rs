@@ -10,7 +10,8 @@ use berth_image::Reference;
 
 use crate::cli::{ImportArgs, LoadArgs, SaveArgs};
 
-/// `import FILE|- [REPOSITORY[:TAG]]`: prints the new image's ID.
+/// `import FILE|URL|- [REPOSITORY[:TAG]]`: prints the new image's ID. A URL is fetched with a
+/// plain GET (no registry credentials), as docker's daemon does.
 pub fn import(images: &Images, args: &ImportArgs) -> Result<()> {
     let options = ImportOptions {
         source_name: args.file.clone(),
@@ -20,6 +21,11 @@ pub fn import(images: &Images, args: &ImportArgs) -> Result<()> {
     };
     let input: Box<dyn Read> = if args.file == "-" {
         Box::new(io::stdin().lock())
+    } else if args.file.starts_with("http://") || args.file.starts_with("https://") {
+        let response = ureq::get(&args.file)
+            .call()
+            .with_context(|| format!("import {}", args.file))?;
+        Box::new(response.into_reader())
     } else {
         Box::new(File::open(&args.file).with_context(|| format!("open {}", args.file))?)
     };
