@@ -698,3 +698,66 @@ fn with_cleanup(first: LoadError, failures: Vec<String>) -> LoadError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_paths_are_normalized_and_kept_inside_the_archive() {
+        let cases = [
+            ("./manifest.json", Some("manifest.json")),
+            ("/blobs/sha256/ab", Some("blobs/sha256/ab")),
+            ("blobs/sha256/", Some("blobs/sha256")),
+            ("a/../b", Some("b")),
+            ("../escape", None),
+            ("./", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize(Path::new(raw)).as_deref(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn links_are_followed_a_bounded_number_of_times() {
+        let mut contents = Contents::default();
+        let digest = Digest::of(b"layer");
+        contents.files.insert("a.tar".into(), digest.clone());
+        contents.links.insert("x/layer.tar".into(), "a.tar".into());
+        contents.links.insert("loop1".into(), "loop2".into());
+        contents.links.insert("loop2".into(), "loop1".into());
+        assert_eq!(contents.member("./x/layer.tar"), Some(&digest));
+        assert_eq!(contents.member("loop1"), None);
+        assert_eq!(contents.member("missing"), None);
+    }
+
+    #[test]
+    fn names_come_from_containerd_or_a_full_reference_name() {
+        let mut entry = Descriptor::new(OCI_MANIFEST, Digest::of(b"m"), 1);
+        entry.annotations.insert(REF_NAME.into(), "latest".into());
+        assert!(names_of(&entry).expect("names").is_empty());
+        entry
+            .annotations
+            .insert(REF_NAME.into(), "example.com/x:1".into());
+        assert_eq!(names_of(&entry).expect("names"), ["example.com/x:1"]);
+        entry
+            .annotations
+            .insert(IMAGE_NAME.into(), "busybox".into());
+        assert_eq!(
+            names_of(&entry).expect("names"),
+            ["docker.io/library/busybox:latest"]
+        );
+        entry
+            .annotations
+            .insert(IMAGE_NAME.into(), "Bad Name".into());
+        assert!(names_of(&entry).is_err());
+    }
+
+    #[test]
+    fn not_an_archive_is_one_short_line() {
+        let quoted = io::Error::other(format!("bad header {}\nmore\nlines", "x".repeat(200)));
+        let message = not_an_archive(quoted).to_string();
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.len() < 120, "{message}");
+    }
+}

@@ -487,3 +487,60 @@ impl<R: Read> Read for Counting<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_name_without_tag_or_digest_is_a_bare_repository() {
+        let bare = |n: &str| bare_repository(n).map(|r| r.to_string());
+        assert_eq!(
+            bare("busybox").as_deref(),
+            Some("docker.io/library/busybox:latest")
+        );
+        assert_eq!(
+            bare("localhost:5000/app").as_deref(),
+            Some("localhost:5000/app:latest")
+        );
+        assert_eq!(bare("busybox:1.36"), None);
+        assert_eq!(bare("localhost:5000/app:2"), None);
+        assert_eq!(bare(&format!("busybox@{}", Digest::of(b"x"))), None);
+    }
+
+    #[test]
+    fn index_entries_carry_both_names_or_none() {
+        let digest = Digest::of(b"manifest");
+        let plain = index_entries(OCI_MANIFEST, &digest, 8, &[]);
+        assert_eq!(plain.len(), 1);
+        assert!(plain[0].annotations.is_empty());
+        let named = index_entries(
+            OCI_MANIFEST,
+            &digest,
+            8,
+            &["docker.io/library/busybox:1.36".to_owned()],
+        );
+        assert_eq!(
+            named[0].annotations.get(IMAGE_NAME).map(String::as_str),
+            Some("docker.io/library/busybox:1.36")
+        );
+        assert_eq!(
+            named[0].annotations.get(REF_NAME).map(String::as_str),
+            Some("1.36")
+        );
+    }
+
+    #[test]
+    fn formats_parse_by_their_docker_names() {
+        assert_eq!(
+            "docker-archive".parse::<ArchiveFormat>().ok(),
+            Some(ArchiveFormat::Docker)
+        );
+        assert_eq!(
+            "oci-archive".parse::<ArchiveFormat>().ok(),
+            Some(ArchiveFormat::Oci)
+        );
+        let err = "tarball".parse::<ArchiveFormat>().expect_err("unknown");
+        assert!(err.to_string().contains("docker-archive or oci-archive"));
+    }
+}
