@@ -22,4 +22,4 @@ pub use pull::{pull, pull_with, PullError, PullOptions, PulledImage};
 pub use push::{push, push_with, PushError, PushReport};
 pub use reference::Reference;
 pub use sink::{LayerInfo, LayerSink, PendingLayer, SinkError};
-pub use store::{BlobStore, BlobWriter, StoreError};
+pub use store::{BlobStore, BlobWriter, StoreError, Stored};

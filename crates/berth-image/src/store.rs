@@ -26,6 +26,8 @@ pub enum StoreError {
     RemoveLeftover { path: PathBuf, source: io::Error },
     #[error("blob store: writing {expected}: {source}")]
     Write { expected: Digest, source: io::Error },
+    #[error("blob store: writing a new blob: {source}")]
+    WriteNew { source: io::Error },
     #[error("digest mismatch: expected {expected}, got {actual} ({size} bytes)")]
     DigestMismatch {
         expected: Digest,
@@ -44,6 +46,17 @@ pub enum StoreError {
     Read { path: PathBuf, source: io::Error },
     #[error("blob store: removing {path}: {source}")]
     Remove { path: PathBuf, source: io::Error },
+}
+
+/// A blob stored by [`BlobStore::put_new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// What the content hashed to.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether this call created the blob (`false`: the store had it already).
+    pub created: bool,
 }
 
 /// A directory of blobs named by their sha256 digest.
@@ -198,6 +211,26 @@ impl BlobStore {
             expected: expected.clone(),
             size,
             inner: HashingWriter::new(BufWriter::new(tmp)),
+        })
+    }
+
+    /// Streams `reader` into the store under the digest it hashes to, for content whose
+    /// digest is not known in advance (an imported tarball, a legacy archive member).
+    /// On any error nothing is left behind.
+    pub fn put_new(&self, mut reader: impl Read) -> Result<Stored, StoreError> {
+        let write_err = |source| StoreError::WriteNew { source };
+        let tmp = self.locked_tmp().map_err(write_err)?;
+        let mut writer = HashingWriter::new(tmp);
+        io::copy(&mut reader, &mut writer).map_err(write_err)?;
+        let (tmp, digest, size) = writer.finish();
+        let created = !self.contains(&digest);
+        if created {
+            self.commit(tmp, &digest)?;
+        }
+        Ok(Stored {
+            digest,
+            size,
+            created,
         })
     }
 
@@ -374,6 +407,19 @@ mod tests {
         let digest = Digest::of(data);
         writer.commit().expect("commit after a concurrent open");
         assert_eq!(store.read(&digest).expect("read"), data);
+    }
+
+    #[test]
+    fn put_new_stores_under_the_computed_digest_once() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(root.path()).expect("open");
+        let first = store.put_new(&b"a tarball"[..]).expect("put_new");
+        assert_eq!(first.digest, Digest::of(b"a tarball"));
+        assert!(first.created);
+        assert_eq!(first.size, 9);
+        let again = store.put_new(&b"a tarball"[..]).expect("put_new again");
+        assert!(!again.created);
+        assert_eq!(names(&store), vec![first.digest.hex().to_owned()]);
     }
 
     #[test]

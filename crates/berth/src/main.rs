@@ -10,14 +10,41 @@ use berth_engine::images::Images;
 use clap::Parser;
 
 use cli::{Cli, Command, ImageCommand, SystemCommand};
-use commands::{df, images, registry};
+use commands::{archive, df, images, registry};
 
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("Error: {e}");
+        eprintln!("Error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line. Engine errors already show their source in their
+/// message, so a cause whose text is already there is not repeated; control characters (a
+/// tar header quoted by the tar reader, say) are escaped.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 fn open_images(cli: &Cli) -> Result<Images> {
@@ -39,9 +66,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(&store, a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(&store, a),
         Command::System(SystemCommand::Df(a)) => df::df(&store, a),
-        Command::Import(_) | Command::Image(ImageCommand::Import(_)) => todo_issue4("import"),
-        Command::Save(_) | Command::Image(ImageCommand::Save(_)) => todo_issue4("save"),
-        Command::Load(_) | Command::Image(ImageCommand::Load(_)) => todo_issue4("load"),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&store, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&store, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&store, a),
         Command::Login(_) => todo_issue4("login"),
         Command::Logout(_) => todo_issue4("logout"),
     }

@@ -43,6 +43,9 @@ pub struct ImageConfig {
     /// Who built it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// Docker's commit message (`import -m`); not in the OCI spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
     /// CPU architecture (`amd64`).
     pub architecture: String,
     /// Operating system (`linux`).

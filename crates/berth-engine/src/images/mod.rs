@@ -2,11 +2,16 @@
 //! operations on them. Names the user types are resolved here, as docker does: a reference
 //! first (`busybox` is `docker.io/library/busybox:latest`), then an image ID prefix.
 
+mod added;
+mod archive;
 mod config;
+mod import;
+mod load;
 mod pull;
 mod push;
 mod record;
 mod remove;
+mod save;
 mod sink;
 
 use std::collections::HashSet;
@@ -15,11 +20,15 @@ use std::path::{Path, PathBuf};
 use berth_image::{BlobStore, Reference};
 use berth_storage::{ContainerStore, Image, ImageStore, LayerStore};
 
+pub use archive::{ArchiveError, ArchiveFormat};
 pub use config::{ConfigError, ImageConfig};
+pub use import::{ImportError, ImportOptions};
+pub use load::{LoadError, Loaded, LoadedImage};
 pub use pull::{PullError, PullOptions};
 pub use push::PushError;
 pub use record::{dir_size, record_for, RecordError};
 pub use remove::{short_id, GcLock, RemoveError, Removed};
+pub use save::SaveError;
 
 /// Why an image operation failed.
 #[derive(Debug, thiserror::Error)]

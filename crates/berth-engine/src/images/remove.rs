@@ -229,7 +229,7 @@ impl Images {
 
 /// The blobs (manifests, configs, layers, and the indexes images were pulled by) and layers
 /// (every chainID of every image) that `images` use.
-fn references(images: &[Image]) -> (HashSet<String>, HashSet<String>) {
+pub(super) fn references(images: &[Image]) -> (HashSet<String>, HashSet<String>) {
     let mut blobs = HashSet::new();
     let mut layers = HashSet::new();
     for image in images {

@@ -329,7 +329,7 @@ fn inspect_object(images: &Images, image: &Image) -> Result<Value> {
         "RepoTags": familiar_all(&image.repo_tags),
         "RepoDigests": familiar_all(&image.repo_digests),
         "Parent": "",
-        "Comment": "",
+        "Comment": config.comment.clone().unwrap_or_default(),
         "Created": image.created.clone().unwrap_or_default(),
         "DockerVersion": "",
         "Author": config.author.clone().unwrap_or_default(),

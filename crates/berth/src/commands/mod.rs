@@ -1,5 +1,6 @@
 //! One module per group of commands; each prints docker's output.
 
+pub mod archive;
 pub mod df;
 pub mod images;
 pub mod login;
