@@ -13,7 +13,10 @@ pub mod sink;
 pub mod store;
 mod tee;
 
-pub use auth::{credentials_from_docker_config, Credentials};
+pub use auth::{
+    credentials_from_docker_config, docker_config_path, remove_credentials, store_credentials,
+    Credentials,
+};
 pub use client::{Client, ClientError, ClientOptions, ConsumerError, PushOutcome};
 pub use digest::Digest;
 pub use manifest::{Descriptor, Index, Manifest, ManifestKind, Platform};
