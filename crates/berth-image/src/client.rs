@@ -318,6 +318,15 @@ impl Client {
     }
 
     /// Whether the registry has the blob in `repository`.
+    /// Checks the credentials, as `docker login` does: `GET /v2/`, answering the registry's
+    /// challenge (basic, or a bearer token for no particular scope). Fails with the usual
+    /// "authentication failed" error when the registry refuses them.
+    pub fn login(&self) -> Result<(), ClientError> {
+        let url = format!("{}/v2/", self.base);
+        self.send_retrying(&Request::new("GET", url, String::new()))
+            .map(drop)
+    }
+
     pub fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, ClientError> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
         match self.send_retrying(&Request::new("HEAD", url, pull_scope(repository))) {

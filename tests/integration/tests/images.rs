@@ -631,3 +631,131 @@ fn a_pull_killed_midway_is_completed_by_the_next_and_listing_meanwhile_is_safe()
     let inspect = ok(root.path(), &["image", "inspect", "-f", "{{.Size}}", &name]);
     assert_eq!(inspect.trim(), (3 * (8u64 << 20)).to_string());
 }
+
+/// `berth --root ROOT args...` with DOCKER_CONFIG set and `stdin` fed in.
+fn berth_with(root: &Path, docker_config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(bin_dir().join("berth"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("DOCKER_CONFIG", docker_config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Push the test image with credentials.
+fn push_with_credentials(
+    registry: &TestRegistry,
+    path: &str,
+    user: &str,
+    password: &str,
+) -> Digest {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let manifest = busybox_image(&store);
+    let reference = registry.reference(path);
+    let options = berth_image::ClientOptions {
+        credentials: Some(berth_image::Credentials::new(user, password)),
+        ..Default::default()
+    };
+    let client = berth_image::Client::for_reference(&reference, options);
+    berth_image::push(&client, &store, &reference, &manifest.digest, None).unwrap();
+    manifest.digest
+}
+
+/// login with a wrong then the right password, pull, logout, pull again: against `registry`.
+fn login_pull_logout(registry: &TestRegistry, user: &str, password: &str) {
+    let pushed = push_with_credentials(registry, "private/app:1", user, password);
+    let root = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let name = format!("{}/private/app:1", registry.host);
+    let host = registry.host.as_str();
+
+    let anonymous = berth_with(root.path(), config.path(), &["pull", "-q", &name], "");
+    assert!(!anonymous.status.success(), "{}", describe(&anonymous));
+    assert_eq!(
+        stderr(&anonymous).trim_end().lines().count(),
+        1,
+        "{}",
+        describe(&anonymous)
+    );
+
+    let wrong = berth_with(
+        root.path(),
+        config.path(),
+        &["login", "-u", user, "--password-stdin", host],
+        "nope\n",
+    );
+    assert!(!wrong.status.success(), "{}", describe(&wrong));
+    let err = stderr(&wrong);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("authentication failed"), "{err}");
+    assert!(
+        !config.path().join("config.json").exists(),
+        "wrong credentials were stored"
+    );
+
+    let login = berth_with(
+        root.path(),
+        config.path(),
+        &["login", "-u", user, "--password-stdin", host],
+        &format!("{password}\n"),
+    );
+    assert!(login.status.success(), "{}", describe(&login));
+    assert_eq!(stdout(&login), "Login Succeeded\n");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(config.path().join("config.json")).unwrap()).unwrap();
+    assert!(stored["auths"][host]["auth"].is_string(), "{stored}");
+
+    let pull = berth_with(root.path(), config.path(), &["pull", "-q", &name], "");
+    assert!(pull.status.success(), "{}", describe(&pull));
+    assert_eq!(manifest_digest(root.path(), &name), pushed.to_string());
+
+    let logout = berth_with(root.path(), config.path(), &["logout", host], "");
+    assert_eq!(
+        stdout(&logout),
+        format!("Removing login credentials for {host}\n")
+    );
+    let again = berth_with(root.path(), config.path(), &["logout", host], "");
+    assert_eq!(stdout(&again), format!("Not logged in to {host}\n"));
+    ok(root.path(), &["rmi", &name]);
+    let anonymous = berth_with(root.path(), config.path(), &["pull", "-q", &name], "");
+    assert!(!anonymous.status.success(), "{}", describe(&anonymous));
+}
+
+#[test]
+fn login_then_pull_from_a_registry_with_basic_auth() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (layer ownership)");
+        return;
+    }
+    let Some(registry) = TestRegistry::start_with_user("alice", "s3cret") else {
+        return;
+    };
+    login_pull_logout(&registry, "alice", "s3cret");
+}
+
+#[test]
+fn login_then_pull_through_the_bearer_token_flow() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (layer ownership)");
+        return;
+    }
+    let Some(tokens) = support::token::TokenService::start("bob", "t0ken") else {
+        return;
+    };
+    let Some(registry) = TestRegistry::start_with_token_service(&tokens) else {
+        return;
+    };
+    login_pull_logout(&registry, "bob", "t0ken");
+}
