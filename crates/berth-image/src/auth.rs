@@ -1,17 +1,23 @@
-//! Registry credentials: basic credentials, docker `config.json` `auths`, and
-//! `WWW-Authenticate` challenges.
+//! Registry credentials: basic credentials, the docker `config.json` (where it is, reading
+//! `auths` and credential helpers, writing for login/logout), and `WWW-Authenticate` challenges.
+
+mod docker_config;
+mod helper;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
-use serde::Deserialize;
 
-const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+pub use docker_config::{
+    credentials_from_docker_config, docker_config_path, remove_credentials, server_key,
+    store_credentials, DOCKER_HUB_AUTH_KEY,
+};
+pub use helper::HelperError;
 
-/// Errors from reading a docker config.
+/// Errors from finding, reading or writing a docker config.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("reading docker config {path}: {source}")]
@@ -23,6 +29,18 @@ pub enum AuthError {
     },
     #[error("docker config {path}: entry for {registry:?} has an invalid \"auth\" field (base64 of user:password)")]
     BadAuthField { path: PathBuf, registry: String },
+    #[error("docker config {path}: {what} is not a JSON object")]
+    NotAnObject { path: PathBuf, what: &'static str },
+    #[error("writing docker config {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("docker config {path}: credentials for {registry:?}: {source}")]
+    Helper {
+        path: PathBuf,
+        registry: String,
+        source: HelperError,
+    },
+    #[error("no docker config path: neither DOCKER_CONFIG nor HOME is set")]
+    NoConfigPath,
 }
 
 /// A user name and password (or identity token as password).
@@ -57,79 +75,6 @@ impl fmt::Debug for Credentials {
             .field("password", &"<redacted>")
             .finish()
     }
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct DockerConfig {
-    #[serde(default)]
-    auths: BTreeMap<String, AuthEntry>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct AuthEntry {
-    auth: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-}
-
-/// The credentials a docker `config.json` holds for `registry` (as written in a
-/// reference: `docker.io`, `localhost:5000`), if any. A missing file is no credentials.
-pub fn credentials_from_docker_config(
-    path: &Path,
-    registry: &str,
-) -> Result<Option<Credentials>, AuthError> {
-    let text = match std::fs::read(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(AuthError::Read {
-                path: path.to_owned(),
-                source,
-            })
-        }
-    };
-    let config: DockerConfig =
-        serde_json::from_slice(&text).map_err(|source| AuthError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
-    let Some((key, entry)) = config
-        .auths
-        .iter()
-        .find(|(key, _)| auth_key_matches(key, registry))
-    else {
-        return Ok(None);
-    };
-    entry_credentials(entry).ok_or_else(|| AuthError::BadAuthField {
-        path: path.to_owned(),
-        registry: key.clone(),
-    })
-}
-
-fn entry_credentials(entry: &AuthEntry) -> Option<Option<Credentials>> {
-    if let Some(auth) = &entry.auth {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (user, password) = text.split_once(':')?;
-        return Some(Some(Credentials::new(user, password)));
-    }
-    match (&entry.username, &entry.password) {
-        (Some(user), Some(password)) => Some(Some(Credentials::new(user, password))),
-        _ => Some(None),
-    }
-}
-
-/// Keys may be bare hosts or URLs (`https://host/v1/`); Docker Hub has its own key.
-fn auth_key_matches(key: &str, registry: &str) -> bool {
-    if registry == crate::reference::DEFAULT_REGISTRY && key == DOCKER_HUB_AUTH_KEY {
-        return true;
-    }
-    let host = key
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    host.split('/').next() == Some(registry)
 }
 
 /// A parsed `WWW-Authenticate` header.
@@ -206,35 +151,6 @@ mod tests {
         );
         assert_eq!(Challenge::parse("Negotiate abc"), None);
         assert_eq!(Challenge::parse("Bearer service=x"), None);
-    }
-
-    #[test]
-    fn reads_docker_config_auths() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("config.json");
-        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret:with-colon");
-        let config = format!(
-            r#"{{"auths":{{"localhost:5000":{{"auth":"{auth}"}},"https://index.docker.io/v1/":{{"username":"bob","password":"pw"}},"bad.example":{{"auth":"%%%"}}}}}}"#
-        );
-        std::fs::write(&path, config).expect("write");
-        let creds = |r: &str| credentials_from_docker_config(&path, r);
-        assert_eq!(
-            creds("localhost:5000").expect("ok"),
-            Some(Credentials::new("alice", "s3cret:with-colon"))
-        );
-        assert_eq!(
-            creds("docker.io").expect("ok"),
-            Some(Credentials::new("bob", "pw"))
-        );
-        assert_eq!(creds("other.example").expect("ok"), None);
-        assert!(creds("bad.example")
-            .expect_err("bad")
-            .to_string()
-            .contains("invalid \"auth\""));
-        assert_eq!(
-            credentials_from_docker_config(&dir.path().join("none"), "x").expect("missing"),
-            None
-        );
     }
 
     #[test]

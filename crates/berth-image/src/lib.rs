@@ -10,7 +10,10 @@ pub mod push;
 pub mod reference;
 pub mod store;
 
-pub use auth::{credentials_from_docker_config, Credentials};
+pub use auth::{
+    credentials_from_docker_config, docker_config_path, remove_credentials, store_credentials,
+    Credentials,
+};
 pub use client::{Client, ClientError, ClientOptions, PushOutcome};
 pub use digest::Digest;
 pub use manifest::{Descriptor, Index, Manifest, ManifestKind, Platform};
