@@ -11,7 +11,9 @@ pub mod overlay;
 pub mod store;
 pub mod unpack;
 
-pub use compression::{decompressed, Compression, Decompressed};
+pub use compression::{
+    decompressed, decompressed_in_thread, Compression, Decompressed, InflatingThread,
+};
 pub use overlay::{mount_overlay, OverlayError, Upper};
 pub use store::{chain_id, Layer, LayerStore, StoreError};
 pub use unpack::{unpack, UnpackError, UnpackOptions, UnpackStats};
