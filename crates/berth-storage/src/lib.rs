@@ -14,7 +14,9 @@ pub mod quota;
 pub mod store;
 pub mod unpack;
 
-pub use compression::{decompressed, Compression, Decompressed};
+pub use compression::{
+    decompressed, decompressed_in_thread, Compression, Decompressed, InflatingThread,
+};
 pub use container::{validate_id, ContainerError, ContainerLayer, ContainerStore};
 pub use images::{Image, ImageLayer, ImageStore, ImageStoreError, Locked};
 pub use overlay::{mount_overlay, OverlayError, Upper};

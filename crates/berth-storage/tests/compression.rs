@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use berth_storage::{decompressed, unpack, Compression, UnpackOptions};
+use berth_storage::{decompressed, decompressed_in_thread, unpack, Compression, UnpackOptions};
 use common::{require_root, tree, Attrs, Tar, DEFAULT};
 
 fn sample() -> Vec<u8> {
@@ -86,6 +86,39 @@ fn corrupt_compressed_stream_is_a_read_error() {
     let mid = zst.len() / 2;
     zst[mid..].iter_mut().for_each(|b| *b = !*b);
     let mut reader = decompressed(BufReader::new(&zst[..])).unwrap();
+    let mut out = Vec::new();
+    assert!(reader.read_to_end(&mut out).is_err());
+}
+
+#[test]
+fn decompressing_in_a_thread_yields_the_same_stream() {
+    // Several chunks' worth, so buffers are recycled.
+    let plain: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(&plain[..], 1).unwrap();
+    for (data, kind) in [
+        (plain.clone(), Compression::None),
+        (gz, Compression::Gzip),
+        (zst, Compression::Zstd),
+    ] {
+        let mut reader =
+            decompressed_in_thread(BufReader::new(std::io::Cursor::new(data))).unwrap();
+        assert_eq!(reader.compression(), kind);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert!(out == plain, "{kind:?} stream differs");
+    }
+}
+
+#[test]
+fn corrupt_stream_in_a_thread_is_a_read_error() {
+    let plain = sample();
+    let mut zst = zstd::encode_all(&plain[..], 3).unwrap();
+    let mid = zst.len() / 2;
+    zst[mid..].iter_mut().for_each(|b| *b = !*b);
+    let mut reader = decompressed_in_thread(BufReader::new(std::io::Cursor::new(zst))).unwrap();
     let mut out = Vec::new();
     assert!(reader.read_to_end(&mut out).is_err());
 }

@@ -328,3 +328,29 @@ fn truncated_stream_is_a_read_error() {
     assert!(matches!(err, UnpackError::Read { .. }), "{err:?}");
     assert!(outside.is_empty());
 }
+
+/// The unpacker reuses the last parent directory's fd; a directory replaced by a symlink later
+/// in the layer must be resolved again, not written into through the old fd.
+#[test]
+fn a_directory_replaced_by_a_symlink_is_not_written_through() {
+    if !require_root("a_directory_replaced_by_a_symlink_is_not_written_through") {
+        return;
+    }
+    for target in ["/", "../..", "/tmp"] {
+        let mut t = Tar::new();
+        t.dir("d/", DEFAULT)
+            .dir("d/e/", DEFAULT)
+            .dir("other/", DEFAULT)
+            .file("other/f", DEFAULT, b"x")
+            .symlink("d/e", target, DEFAULT)
+            .file("d/e/berth-pwned", DEFAULT, b"pwned");
+        assert_rejected(
+            &format!("d/e replaced by a symlink to {target}"),
+            &t.bytes(),
+            &UnpackOptions::default(),
+            |e| matches!(e, UnpackError::ThroughSymlink { .. }),
+            "d/e/berth-pwned",
+        );
+    }
+    check_host_untouched(&["/berth-pwned", "/tmp/berth-pwned"]);
+}

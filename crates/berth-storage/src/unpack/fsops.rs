@@ -93,8 +93,10 @@ pub fn cstring(component: &[u8], entry: &str) -> Result<CString, UnpackError> {
 /// What [`clear_for`] found at the name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Existing {
-    /// Nothing was there, or it was removed.
+    /// Nothing was there.
     Cleared,
+    /// Something was there and was removed.
+    Removed,
     /// A directory is there and the new entry is a directory too: merge.
     KeepDir,
 }
@@ -123,7 +125,7 @@ pub fn clear_for(
         AtFlags::empty()
     };
     rustix::fs::unlinkat(parent, name, flags).map_err(errno(entry, "replace existing entry"))?;
-    Ok(Existing::Cleared)
+    Ok(Existing::Removed)
 }
 
 /// Set owner, then mode (chown clears setuid/setgid), of `name` in `parent` without following

@@ -12,7 +12,7 @@ mod path;
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{FileType, Mode, OFlags};
 
@@ -74,6 +74,9 @@ pub fn unpack<R: Read>(
         seen: HashSet::new(),
         dirs: Vec::new(),
         stats: UnpackStats::default(),
+        parent: None,
+        removals: 0,
+        buffer: vec![0; COPY_BUFFER],
     };
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|source| UnpackError::Read {
@@ -104,7 +107,18 @@ struct Unpacker<'fd> {
     /// Directories whose times are set at the end.
     dirs: Vec<(EntryPath, Meta, String)>,
     stats: UnpackStats,
+    /// The last parent directory opened (`O_PATH`) and `removals` at that time: entries of one
+    /// directory follow each other, so most entries reuse it instead of resolving again.
+    parent: Option<(EntryPath, OwnedFd, u64)>,
+    /// Entries removed so far: any removal may have replaced a directory on a cached path
+    /// (with a symlink, say), so a cached parent from before it is resolved again.
+    removals: u64,
+    /// File contents pass through here.
+    buffer: Vec<u8>,
 }
+
+/// Size of the buffer file contents are copied through.
+const COPY_BUFFER: usize = 256 * 1024;
 
 impl Unpacker<'_> {
     fn apply(&mut self, mut header: Header, data: &mut impl Read) -> Result<(), UnpackError> {
@@ -131,6 +145,36 @@ impl Unpacker<'_> {
             return self.whiteout(&path.with_file_name(hidden), &header);
         }
         self.create(&path, &header, data)
+    }
+
+    /// `dir` opened `O_PATH` (created if missing), from the cache when nothing was removed since.
+    fn take_parent(&mut self, dir: &EntryPath, entry: &str) -> Result<OwnedFd, UnpackError> {
+        if let Some((path, fd, removals)) = self.parent.take() {
+            if path == *dir && removals == self.removals {
+                return Ok(fd);
+            }
+        }
+        fsops::open_or_create_dir(self.root, dir, entry)
+    }
+
+    /// Keep `fd` (of `dir`) for the next entry.
+    fn keep_parent(&mut self, dir: EntryPath, fd: OwnedFd) {
+        self.parent = Some((dir, fd, self.removals));
+    }
+
+    /// [`fsops::clear_for`], counting removals for the parent cache.
+    fn clear_for(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        is_dir: bool,
+        entry: &str,
+    ) -> Result<Existing, UnpackError> {
+        let existing = fsops::clear_for(parent, name, is_dir, entry)?;
+        if existing == Existing::Removed {
+            self.removals += 1;
+        }
+        Ok(existing)
     }
 
     fn check_size(&mut self, header: &Header) -> Result<(), UnpackError> {
@@ -179,9 +223,10 @@ impl Unpacker<'_> {
     /// An overlay whiteout: a character device 0/0 with the hidden name.
     fn whiteout(&mut self, hidden: &EntryPath, header: &Header) -> Result<(), UnpackError> {
         let entry = header.name.as_str();
-        let parent = fsops::open_or_create_dir(self.root, &hidden.parent(), entry)?;
+        let dir = hidden.parent();
+        let parent = self.take_parent(&dir, entry)?;
         let name = fsops::cstring(hidden.file_name().unwrap_or_default(), entry)?;
-        fsops::clear_for(parent.as_fd(), &name, false, entry)?;
+        self.clear_for(parent.as_fd(), &name, false, entry)?;
         rustix::fs::mknodat(
             &parent,
             name.as_c_str(),
@@ -196,7 +241,9 @@ impl Unpacker<'_> {
         };
         fsops::set_owner_and_mode(parent.as_fd(), &name, &meta, false, entry)?;
         // The `.wh.` entry's times, so the same layer always unpacks to the same metadata.
-        fsops::set_times(parent.as_fd(), &name, &meta, entry)
+        fsops::set_times(parent.as_fd(), &name, &meta, entry)?;
+        self.keep_parent(dir, parent);
+        Ok(())
     }
 
     fn create(
@@ -206,16 +253,21 @@ impl Unpacker<'_> {
         data: &mut impl Read,
     ) -> Result<(), UnpackError> {
         let entry = header.name.as_str();
-        let parent = fsops::open_or_create_dir(self.root, &path.parent(), entry)?;
+        let dir = path.parent();
+        let parent = self.take_parent(&dir, entry)?;
         let name = fsops::cstring(path.file_name().unwrap_or_default(), entry)?;
         let is_dir = header.kind == Kind::Dir;
-        let existing = fsops::clear_for(parent.as_fd(), &name, is_dir, entry)?;
+        let existing = self.clear_for(parent.as_fd(), &name, is_dir, entry)?;
         match header.kind {
             Kind::File => self.write_file(parent.as_fd(), &name, header, data)?,
             Kind::Dir => make_dir(parent.as_fd(), &name, existing, header)?,
             Kind::Symlink => make_symlink(parent.as_fd(), &name, header)?,
-            Kind::HardLink => return self.hard_link(parent.as_fd(), &name, path, header),
+            Kind::HardLink => self.hard_link(parent.as_fd(), &name, path, header)?,
             Kind::Char | Kind::Block | Kind::Fifo => make_node(parent.as_fd(), &name, header)?,
+        }
+        self.keep_parent(dir, parent);
+        if header.kind == Kind::HardLink {
+            return Ok(());
         }
         if is_dir {
             self.dirs
@@ -239,7 +291,7 @@ impl Unpacker<'_> {
         let fd = rustix::fs::openat(parent, name, flags, Mode::from_raw_mode(0o600))
             .map_err(error::errno(entry, "create file"))?;
         let mut file = std::fs::File::from(fd);
-        self.stats.bytes += copy_contents(data, &mut file, entry)?;
+        self.stats.bytes += copy_contents(data, &mut file, &mut self.buffer, entry)?;
         let uid = Some(rustix::fs::Uid::from_raw(header.meta.uid));
         let gid = Some(rustix::fs::Gid::from_raw(header.meta.gid));
         rustix::fs::fchown(&file, uid, gid).map_err(error::errno(entry, "chown"))?;
@@ -314,11 +366,14 @@ fn make_dir(
     header: &Header,
 ) -> Result<(), UnpackError> {
     let entry = header.name.as_str();
-    if existing == Existing::Cleared {
+    if existing != Existing::KeepDir {
         rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
             .map_err(error::errno(entry, "mkdir"))?;
     }
     fsops::set_owner_and_mode(parent, name, &header.meta, false, entry)?;
+    if header.xattrs.is_empty() {
+        return Ok(());
+    }
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(parent, name, flags, Mode::empty())
         .map_err(error::errno(entry, "open directory"))?;
@@ -368,12 +423,12 @@ fn finish_node(parent: BorrowedFd<'_>, name: &CStr, header: &Header) -> Result<(
 fn copy_contents(
     data: &mut impl Read,
     out: &mut impl Write,
+    buf: &mut [u8],
     entry: &str,
 ) -> Result<u64, UnpackError> {
-    let mut buf = vec![0u8; 128 * 1024];
     let mut total = 0u64;
     loop {
-        let n = match data.read(&mut buf) {
+        let n = match data.read(buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -1,0 +1,36 @@
+//! Unpack one layer file into a new directory, as `berth` would: the benchmark driver of
+//! `bench/unpack`.
+//!
+//! ```text
+//! unpack LAYER TARGET    # TARGET is created if missing; it should be empty
+//! ```
+//!
+//! The layer may be gzip, zstd or plain tar (sniffed by magic bytes); it is decompressed on a
+//! thread of its own ([`berth_storage::decompressed_in_thread`]) while this one writes the files.
+//! Prints the entry and byte counts to stderr.
+
+use std::error::Error;
+use std::fs::File;
+use std::io::BufReader;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use berth_storage::{decompressed_in_thread, unpack, UnpackOptions};
+
+/// Read buffer for the compressed stream.
+const READ_BUFFER: usize = 1 << 20;
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(layer), Some(target), None) = (args.next(), args.next(), args.next()) else {
+        return Err("usage: unpack LAYER TARGET".into());
+    };
+    let (layer, target) = (PathBuf::from(layer), PathBuf::from(target));
+    let file = File::open(&layer).map_err(|e| format!("opening {}: {e}", layer.display()))?;
+    std::fs::create_dir_all(&target).map_err(|e| format!("creating {}: {e}", target.display()))?;
+    let dir = File::open(&target).map_err(|e| format!("opening {}: {e}", target.display()))?;
+    let reader = decompressed_in_thread(BufReader::with_capacity(READ_BUFFER, file))?;
+    let stats = unpack(dir.as_fd(), reader, &UnpackOptions::default())?;
+    eprintln!("unpack: {} entries, {} bytes", stats.entries, stats.bytes);
+    Ok(())
+}
