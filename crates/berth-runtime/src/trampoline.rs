@@ -12,22 +12,36 @@
 //! read-only copy (`exe_guard`, still used when there is no trampoline) costs an exec of a
 //! 5 MiB one at every start.
 //!
-//! Before that exec, while it sets up, the clone still runs this binary in the container's
-//! namespaces; it is then non-dumpable, so only a holder of CAP_SYS_PTRACE in the initial user
-//! namespace can open its `/proc/PID/exe`, and such a process could as well ptrace it while it
-//! still has every capability (runc's `runc init` is exposed the same way). Two kinds of
-//! containers get the exe guard instead:
-//! - those with a user namespace: the clone must stay dumpable there, and a root mapped onto
-//!   the binary's owner could reopen it for writing;
-//! - those whose seccomp profile might refuse `execveat` (from the runtime), or `fcntl` and
-//!   `execve` (the trampoline's own), since the filter is loaded before.
+//! Before that exec, while it sets up (and, after `create`, while it waits for `start`), the
+//! clone still runs this binary in the container's namespaces. It is non-dumpable then, so its
+//! `/proc/PID/exe` can only be opened by a holder of CAP_SYS_PTRACE. So the trampoline is used
+//! only where no process that could reach the clone holds that capability, and nothing else
+//! runs code of the image while the clone does; every other container gets the exe guard:
+//! - a user namespace: the clone must stay dumpable there, and a root mapped onto the binary's
+//!   owner could reopen it for writing;
+//! - no pid namespace of its own (the host's, or one joined by path): other processes see it;
+//! - CAP_SYS_PTRACE in any capability set of the container's process (or of the `exec`'d one);
+//! - `startContainer` hooks: they are forked from the clone after pivot_root, so a hook path in
+//!   the image (`#!/proc/self/exe`) would run this binary;
+//! - an SELinux label or AppArmor profile: it would apply at the trampoline's exec instead of
+//!   the program's;
+//! - `fs.suid_dumpable` other than 0: the clone's switch to the container's user would make it
+//!   dumpable again;
+//! - a seccomp profile that might refuse `execveat` (from the runtime), or `fcntl` and `execve`
+//!   (the trampoline's own), since the filter is loaded before;
+//! - `vm.memfd_noexec` = 2 (no executable memfd can be made).
+//!
+//! One case stays open: an `exec` given CAP_SYS_PTRACE into a container that is still waiting
+//! for `start` can reach its clone's `/proc/PID/exe`.
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAction, Spec};
+use oci_spec::runtime::{
+    Capability, LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAction, Process, Spec,
+};
 
 /// The trampoline's executable image (empty on architectures without one).
 const IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trampoline"));
@@ -56,25 +70,79 @@ pub fn available() -> bool {
     !IMAGE.is_empty()
 }
 
-/// The trampoline for a container with `spec`, as a sealed, close-on-exec memfd; `None` when
-/// this build has none, the container has a user namespace, or its seccomp profile might
-/// refuse the trampoline's syscalls (the caller must then protect the binary with the exe
-/// guard).
-pub fn for_spec(spec: &Spec) -> Result<Option<OwnedFd>, TrampolineError> {
-    let linux = spec.linux().as_ref();
-    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
-    let userns = linux
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
-    if !available() || userns || seccomp.is_some_and(|profile| !allows(profile, &SYSCALLS)) {
+/// The trampoline for the process `process` of the container `spec`, as a sealed, close-on-exec
+/// memfd; `None` when this build has none or the container must use the exe guard instead (see
+/// the module documentation).
+pub fn for_container(spec: &Spec, process: &Process) -> Result<Option<OwnedFd>, TrampolineError> {
+    if !available() || !safe_for(spec, process) || !suid_dumpable_off() {
         return Ok(None);
     }
-    load().map(Some)
+    load()
 }
 
-fn load() -> Result<OwnedFd, TrampolineError> {
+/// Can the container's clone run this binary while it sets up without any process able to
+/// reach its `/proc/PID/exe` (or run the image's code beside it)?
+fn safe_for(spec: &Spec, process: &Process) -> bool {
+    let linux = spec.linux().as_ref();
+    let namespaces = linux
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
+    let userns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User);
+    let own_pidns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
+    let start_hooks = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+        .is_some_and(|hooks| !hooks.is_empty());
+    let processes = [spec.process().as_ref(), Some(process)];
+    let ptrace = processes.iter().flatten().any(|p| has_ptrace(p));
+    let labels = processes
+        .iter()
+        .flatten()
+        .any(|p| p.selinux_label().is_some() || p.apparmor_profile().is_some());
+    let seccomp_ok = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .is_none_or(|profile| allows(profile, &SYSCALLS));
+    !userns && own_pidns && !start_hooks && !ptrace && !labels && seccomp_ok
+}
+
+fn has_ptrace(process: &Process) -> bool {
+    let Some(caps) = process.capabilities() else {
+        return false;
+    };
+    [
+        caps.bounding(),
+        caps.effective(),
+        caps.permitted(),
+        caps.inheritable(),
+        caps.ambient(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|set| set.contains(&Capability::SysPtrace))
+}
+
+/// Credential changes leave a process non-dumpable only with `fs.suid_dumpable` = 0.
+fn suid_dumpable_off() -> bool {
+    std::fs::read_to_string("/proc/sys/fs/suid_dumpable").is_ok_and(|v| v.trim() == "0")
+}
+
+/// A sealed memfd holding the trampoline; `None` when this kernel refuses executable memfds
+/// (`vm.memfd_noexec` = 2).
+fn load() -> Result<Option<OwnedFd>, TrampolineError> {
     let flags = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
-    let fd = memfd_create(c"berth-exec", flags).map_err(err("memfd_create"))?;
+    let exec = MemFdCreateFlag::from_bits_retain(libc::MFD_EXEC);
+    let fd = match memfd_create(c"berth-exec", flags | exec) {
+        // Before Linux 6.3 there is no MFD_EXEC, and every memfd is executable.
+        Err(nix::Error::EINVAL) => memfd_create(c"berth-exec", flags),
+        Err(nix::Error::EACCES) => return Ok(None),
+        other => other,
+    }
+    .map_err(err("memfd_create"))?;
     let mut file = std::fs::File::from(fd);
     file.write_all(IMAGE).map_err(|source| TrampolineError {
         step: "write",
@@ -85,7 +153,7 @@ fn load() -> Result<OwnedFd, TrampolineError> {
         | SealFlag::F_SEAL_GROW
         | SealFlag::F_SEAL_WRITE;
     fcntl(file.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).map_err(err("seal"))?;
-    Ok(file.into())
+    Ok(Some(file.into()))
 }
 
 /// Would a filter from `profile` let every one of `names` through, whatever the arguments?
@@ -145,20 +213,23 @@ mod tests {
     }
 
     /// Run the trampoline with `path` and a channel, as the container's process would.
-    fn run_trampoline(path: &str) -> (std::process::Output, crate::sync::Msg) {
+    fn run_trampoline(path: &str, listening: bool) -> (std::process::Output, crate::sync::Msg) {
         use std::os::fd::AsRawFd;
         let (parent, child) = crate::sync::pair().unwrap();
-        let memfd = load().unwrap();
+        let memfd = load().unwrap().unwrap();
         let exe = format!("/proc/self/fd/{}", memfd.as_raw_fd());
         // A duplicate has no close-on-exec flag, so the trampoline inherits it (as it does
         // from the container's process, which clears the flag right before exec'ing it).
         let fd = nix::unistd::dup(child.as_raw_fd()).unwrap();
         let mut cmd = std::process::Command::new(&exe);
         cmd.args([path, &fd.to_string(), "argv0", "from-trampoline"]);
+        let parent = listening.then_some(parent);
         let out = cmd.output().unwrap();
         nix::unistd::close(fd).unwrap();
         drop(child);
-        let msg = parent.recv().unwrap_or(crate::sync::Msg::Execing);
+        let msg = parent.map_or(crate::sync::Msg::Execing, |p| {
+            p.recv().unwrap_or(crate::sync::Msg::Execing)
+        });
         (out, msg)
     }
 
@@ -167,7 +238,7 @@ mod tests {
         if !available() {
             return;
         }
-        let (out, msg) = run_trampoline("/bin/echo");
+        let (out, msg) = run_trampoline("/bin/echo", true);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "from-trampoline\n");
         assert!(out.status.success());
         assert_eq!(
@@ -175,12 +246,17 @@ mod tests {
             crate::sync::Msg::Execing,
             "the channel was not closed on exec"
         );
-        let (out, msg) = run_trampoline("/nonexistent/program");
+        // The runtime reads the channel: it gets the errno, and stderr stays clean.
+        let (out, msg) = run_trampoline("/nonexistent/program", true);
         assert_eq!(out.status.code(), Some(1));
         assert_eq!(msg, crate::sync::Msg::ExecFailed(libc::ENOENT));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+        // Nobody reads it (after `create`): the failure goes to stderr.
+        let (out, _) = run_trampoline("/nonexistent/program", false);
+        assert_eq!(out.status.code(), Some(1));
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
-            "berth-runtime: exec failed: errno 2\n"
+            "berth-runtime: exec /nonexistent/program failed: errno 2\n"
         );
     }
 
@@ -189,12 +265,14 @@ mod tests {
         if !available() {
             return;
         }
+        const EM_X86_64: u16 = 62;
+        assert_eq!(u16::from_le_bytes([IMAGE[18], IMAGE[19]]), EM_X86_64);
         assert!(
             IMAGE.starts_with(b"\x7fELF") && IMAGE.len() < 4096,
             "{}",
             IMAGE.len()
         );
-        let fd = load().unwrap();
+        let fd = load().unwrap().unwrap();
         let mut file = std::fs::File::from(fd);
         assert!(file.write_all(b"x").is_err(), "the memfd is writable");
     }

@@ -7,8 +7,8 @@
  *   argv = [argv0, PATH, CHANNEL_FD, program argv...]
  *
  * Marks CHANNEL_FD close-on-exec, then execve(PATH, &argv[3], envp). If that fails it sends the
- * packet [TAG_EXEC_FAILED, errno as u32 LE] on CHANNEL_FD (MSG_NOSIGNAL), writes
- * "berth-runtime: exec failed: errno N" to stderr, and exits 1. If CHANNEL_FD cannot be made
+ * packet [TAG_EXEC_FAILED, errno as u32 LE] on CHANNEL_FD (MSG_NOSIGNAL); if nobody can read it
+ * there, it writes "berth-runtime: exec PATH failed: errno N" to stderr. Then it exits 1. If CHANNEL_FD cannot be made
  * close-on-exec, it does not exec at all (errno of fcntl is reported the same way). With fewer
  * than three arguments (run as the interpreter of a `#!/proc/self/exe` script) it exits 127.
  */
@@ -67,11 +67,29 @@ failed:
     xor     %r8d, %r8d
     xor     %r9d, %r9d
     syscall
-    /* "berth-runtime: exec failed: errno " then the digits of errno and a newline */
+    test    %rax, %rax
+    jns     exit_failed             /* the runtime got it and reports it */
+    /* nobody reads the channel (after `create`): "berth-runtime: exec PATH failed: errno N" */
     mov     $SYS_write, %eax
     mov     $2, %edi
-    lea     message(%rip), %rsi
-    mov     $message_len, %edx
+    lea     prefix(%rip), %rsi
+    mov     $prefix_len, %edx
+    syscall
+    xor     %edx, %edx              /* strlen(PATH) */
+length:
+    cmpb    $0, (%r13,%rdx)
+    je      measured
+    inc     %rdx
+    jmp     length
+measured:
+    mov     $SYS_write, %eax
+    mov     $2, %edi
+    mov     %r13, %rsi
+    syscall
+    mov     $SYS_write, %eax
+    mov     $2, %edi
+    lea     suffix(%rip), %rsi
+    mov     $suffix_len, %edx
     syscall
     lea     31(%rsp), %rsi          /* digits are written backwards from the end */
     movb    $'\n', (%rsi)
@@ -90,6 +108,7 @@ digits:
     mov     $SYS_write, %eax
     mov     $2, %edi
     syscall
+exit_failed:
     mov     $SYS_exit_group, %eax
     mov     $1, %edi
     syscall
@@ -100,6 +119,9 @@ misused:
     syscall
 
     .section .rodata
-message:
-    .ascii  "berth-runtime: exec failed: errno "
-    .set    message_len, . - message
+prefix:
+    .ascii  "berth-runtime: exec "
+    .set    prefix_len, . - prefix
+suffix:
+    .ascii  " failed: errno "
+    .set    suffix_len, . - suffix

@@ -325,29 +325,38 @@ fn proc_self_exe_programs_never_run_the_runtime_binary() {
 #[test]
 fn the_binary_is_protected_by_the_trampoline_or_the_read_only_copy() {
     // With the exec trampoline the runtime does not re-exec itself: its container-side process
-    // stops running the binary before the container's program runs. A container that cannot
-    // use the trampoline (here: seccomp refuses execveat) gets the read-only copy, with or
-    // without a pid namespace.
+    // stops running the binary before the container's program runs. Containers where something
+    // could reach that process while it sets up get the read-only copy instead.
     need_root!();
     let rt = Runtime::berth();
     let exe_of = |pid: u32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-    for (trampoline, new_pid_ns, prefix) in [
-        (true, true, "sec-tramp"),
-        (false, true, "sec-ro-pidns"),
-        (false, false, "sec-ro-hostpid"),
-    ] {
+    let no_pidns = |c: &mut Value| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid")
+    };
+    let ptrace = |c: &mut Value| {
+        for set in ["bounding", "permitted", "effective"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push("CAP_SYS_PTRACE".into());
+        }
+    };
+    let start_hook = |c: &mut Value| {
+        c["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]});
+    };
+    let cases: [(&str, bool, &dyn Fn(&mut Value)); 5] = [
+        ("sec-tramp", true, &|_| {}),
+        ("sec-ro-seccomp", false, &refuse_execveat),
+        ("sec-ro-hostpid", false, &no_pidns),
+        ("sec-ro-ptrace", false, &ptrace),
+        ("sec-ro-hook", false, &start_hook),
+    ];
+    for (prefix, trampoline, edit) in cases {
         let mut b = Bundle::new(&["/bin/probe", "sleep", "30"]);
-        b.edit(|c| {
-            if !trampoline {
-                refuse_execveat(c);
-            }
-            if !new_pid_ns {
-                c["linux"]["namespaces"]
-                    .as_array_mut()
-                    .unwrap()
-                    .retain(|n| n["type"] != "pid");
-            }
-        });
+        b.edit(edit);
         let id = unique_id(prefix);
         let _g = rt.guard(&id);
         let mut run = rt
@@ -374,4 +383,41 @@ fn the_binary_is_protected_by_the_trampoline_or_the_read_only_copy() {
         let _ = run.wait();
         assert_clean(&rt, &id, &b);
     }
+}
+
+#[test]
+fn a_program_that_cannot_be_executed_is_reported_once() {
+    // The trampoline's own execve fails: `exec` reports it as the runtime's one-line error,
+    // `run` (nobody reads the channel any more) through the trampoline's line on stderr.
+    need_root!();
+    let rt = Runtime::berth();
+    let (b, id, _g) = rt.sleeper("sec-noexec");
+    std::fs::write(b.rootfs().join("notelf"), b"\x7fELF but not really").unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(b.rootfs().join("notelf"))
+        .status()
+        .unwrap();
+    let out = rt.run(&["exec", &id, "/notelf"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("exec /notelf: exec format error"), "{err}");
+    let mut run_b = Bundle::new(&["/notelf"]);
+    std::fs::write(run_b.rootfs().join("notelf"), b"\x7fELF but not really").unwrap();
+    run_b.edit(|c| c["root"]["readonly"] = false.into());
+    Command::new("chmod")
+        .arg("755")
+        .arg(run_b.rootfs().join("notelf"))
+        .status()
+        .unwrap();
+    let run_id = unique_id("sec-noexec-run");
+    let _rg = rt.guard(&run_id);
+    let out = rt.run_bundle(&run_b, &run_id);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("exec /notelf failed: errno 8"),
+        "{}",
+        describe(&out)
+    );
 }

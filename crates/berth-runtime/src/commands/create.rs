@@ -38,7 +38,12 @@ pub fn with_bundle(
     bundle: crate::spec::Bundle,
     console: Option<OwnedFd>,
 ) -> Result<Created, Error> {
-    let trampoline = super::protect_binary(&bundle.spec)?;
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("process missing".into()))?;
+    let trampoline = super::protect_binary(&bundle.spec, process)?;
     let (dir, lock) = store.reserve(&args.id)?;
     let mut undo = Undo {
         dir: Some(dir.clone()),
@@ -65,10 +70,6 @@ pub fn with_bundle(
         None => connect_console(args.console_socket.as_deref())?,
     };
     let plan = init::namespaces::plan_create(spec, cgroup.unified_dir().is_some())?;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("process missing".into()))?;
     let created = crate::util::rfc3339_nano(SystemTime::now());
     let mut hook_state = creating_state(&args.id, &bundle);
     let config = Config {

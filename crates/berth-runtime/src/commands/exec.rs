@@ -25,8 +25,8 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         _ => return Err(Error::Invalid("cannot exec in a stopped container".into())),
     }
     let saved = container.saved.clone();
-    let trampoline = super::protect_binary(&saved.spec)?;
     let process = build_process(&saved.spec, args)?;
+    let trampoline = super::protect_binary(&saved.spec, &process)?;
     let cgroup = crate::cgroup::open(&saved)?;
     let seccomp = match saved
         .spec

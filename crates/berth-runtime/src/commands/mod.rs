@@ -125,8 +125,13 @@ fn systemd_error() -> String {
 /// set up: the exec trampoline for its process, or, when the container cannot use it (see
 /// [`crate::trampoline`]), running from a read-only copy of this binary (re-executing now if
 /// not, which starts the command over).
-pub fn protect_binary(spec: &oci_spec::runtime::Spec) -> Result<Option<OwnedFd>, Error> {
-    match crate::trampoline::for_spec(spec)? {
+pub fn protect_binary(
+    spec: &oci_spec::runtime::Spec,
+    process: &oci_spec::runtime::Process,
+) -> Result<Option<OwnedFd>, Error> {
+    // Without the trampoline this re-executes mid-command when the binary is not read-only
+    // yet: the command starts over (config parsed again), before anything was set up.
+    match crate::trampoline::for_container(spec, process)? {
         Some(trampoline) => Ok(Some(trampoline)),
         None => {
             crate::exe_guard::ensure_read_only_exe()?;
