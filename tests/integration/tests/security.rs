@@ -347,7 +347,8 @@ fn the_binary_is_protected_by_the_trampoline_or_the_read_only_copy() {
     let start_hook = |c: &mut Value| {
         c["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]});
     };
-    let cases: [(&str, bool, &dyn Fn(&mut Value)); 5] = [
+    type Edit<'a> = &'a dyn Fn(&mut Value);
+    let cases: [(&str, bool, Edit); 5] = [
         ("sec-tramp", true, &|_| {}),
         ("sec-ro-seccomp", false, &refuse_execveat),
         ("sec-ro-hostpid", false, &no_pidns),
