@@ -17,3 +17,8 @@ pub use migrations::{migrate, user_version, MigrationError, MIGRATIONS};
 pub use names::{generate as generate_name, is_valid as is_valid_name};
 pub use record::{format_time, Container};
 pub use status::{Status, UnknownStatus};
+
+#[cfg(test)]
+mod concurrency_tests;
+#[cfg(test)]
+mod tests;
