@@ -203,7 +203,12 @@ fn crash_loop(db_path: &Path) {
                 "INSERT INTO containers (id, name, image_id, image_name, created, spec_path, \
                  runtime_name, runtime_path, status, labels) \
                  VALUES (?1, ?2, 'i', 'i', ?3, 'p', 'r', 'r', 'created', ?4)",
-                rusqlite::params![c.id, c.name, format_time(c.created), c.labels.to_string()],
+                rusqlite::params![
+                    c.id,
+                    c.name,
+                    format_time(c.created).expect("time"),
+                    c.labels.to_string()
+                ],
             )?;
             if n == 0 {
                 std::fs::write(&marker, b"").expect("marker");

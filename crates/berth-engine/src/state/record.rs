@@ -129,16 +129,17 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Container> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Time(pub OffsetDateTime);
 
-/// Format a time as stored (and as `berth inspect` shows it).
-pub fn format_time(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(TIME_FORMAT)
-        .unwrap_or_default()
+/// Format a time as stored (and as `berth inspect` shows it). Fails only for years outside
+/// 0..=9999.
+pub fn format_time(t: OffsetDateTime) -> Result<String, time::error::Format> {
+    t.to_offset(time::UtcOffset::UTC).format(TIME_FORMAT)
 }
 
 impl ToSql for Time {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(format_time(self.0)))
+        let text = format_time(self.0)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(ToSqlOutput::from(text))
     }
 }
 
@@ -196,9 +197,9 @@ mod tests {
     fn times_keep_nanoseconds_and_sort_as_text() {
         let t =
             OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_000_000_001).expect("a time");
-        let text = format_time(t);
+        let text = format_time(t).expect("format");
         assert_eq!(text, "2023-11-14T22:13:20.000000001Z");
-        let later = format_time(t + time::Duration::nanoseconds(999_999_999));
+        let later = format_time(t + time::Duration::nanoseconds(999_999_999)).expect("format");
         assert!(later > text);
     }
 }
