@@ -104,7 +104,8 @@ fn child_process_entry_point() {
             let text = format!("{} {}", tally.names_won, tally.transitions_won);
             std::fs::write(out, text).expect("write tally");
         }
-        Some(("crash", db_path)) => crash_loop(Path::new(db_path)),
+        Some(("crash", db_path)) => crash_loop(Path::new(db_path), false),
+        Some(("crash-hold", db_path)) => crash_loop(Path::new(db_path), true),
         _ => panic!("unknown child work {work:?}"),
     }
 }
@@ -189,9 +190,10 @@ fn concurrent_first_opens_create_the_schema_once() {
 
 /// The crash child: forever, one transaction that adds a container and counts it in the
 /// ledger's restart count (so the two always agree), with big labels so that commits write
-/// many WAL pages. Before the first commit it tells the parent, inside the open transaction,
-/// and waits a little, so that at least one kill lands in a transaction.
-fn crash_loop(db_path: &Path) {
+/// many WAL pages. Inside its first transaction it tells the parent it has started; with
+/// `hold` it then stays in that transaction (until killed), so that the kill surely lands in
+/// one.
+fn crash_loop(db_path: &Path, hold: bool) {
     let mut db = StateDb::open_file(db_path).expect("open");
     let marker = db_path.with_extension("in-transaction");
     let labels = serde_json::json!({ "filler": "x".repeat(64 * 1024) });
@@ -212,7 +214,9 @@ fn crash_loop(db_path: &Path) {
             )?;
             if n == 0 {
                 std::fs::write(&marker, b"").expect("marker");
-                std::thread::sleep(Duration::from_millis(200));
+                if hold {
+                    std::thread::sleep(Duration::from_secs(60));
+                }
             }
             tx.execute(
                 "UPDATE containers SET restart_count = restart_count + 1 WHERE name = 'ledger'",
@@ -224,12 +228,12 @@ fn crash_loop(db_path: &Path) {
     }
 }
 
-/// Kill the crash child after `delay` (after it has started its first transaction), then
-/// check the database.
-fn kill_and_check(db_path: &Path, delay: Duration) -> u32 {
+/// Start a crash child (`work` is `crash` or `crash-hold`), kill it `delay` after it has
+/// started its first transaction, then check the database. Returns the transactions committed.
+fn kill_and_check(db_path: &Path, work: &str, delay: Duration) -> u32 {
     let marker = db_path.with_extension("in-transaction");
     let _ = std::fs::remove_file(&marker);
-    let mut child = ChildGuard(spawn_child(&format!("crash:{}", db_path.display())));
+    let mut child = ChildGuard(spawn_child(&format!("{work}:{}", db_path.display())));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !marker.exists() {
         assert!(Instant::now() < deadline, "crash child never started");
@@ -274,9 +278,9 @@ fn a_writer_killed_mid_transaction_leaves_a_consistent_database() {
     let mut db = StateDb::open_file(&db_path).expect("open");
     db.create(&record("ledger")).expect("ledger");
     drop(db);
-    // Inside the first transaction (the child sleeps in it), then at arbitrary points of the
+    // Inside the first transaction (the child holds it open), then at arbitrary points of the
     // commit loop.
-    let first = kill_and_check(&db_path, Duration::from_millis(50));
+    let first = kill_and_check(&db_path, "crash-hold", Duration::from_millis(50));
     assert_eq!(
         first, 0,
         "killed inside the first transaction, nothing committed"
@@ -295,7 +299,7 @@ fn a_writer_killed_mid_transaction_leaves_a_consistent_database() {
         })
         .expect("reset");
         drop(db);
-        committed += kill_and_check(&db_path, Duration::from_millis(delay_ms));
+        committed += kill_and_check(&db_path, "crash", Duration::from_millis(delay_ms));
     }
     eprintln!("crash test: {committed} transactions committed across 4 kills, database ok");
     assert!(
