@@ -90,20 +90,24 @@ impl BlobStore {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(TMP_PREFIX));
-            // A writer in another process holds a lock on its file: leave that one alone.
-            let unused = || {
-                File::open(&path).is_ok_and(|f| {
-                    rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok()
-                })
-            };
-            if is_tmp && unused() {
-                match fs::remove_file(&path) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                        return Err(StoreError::RemoveLeftover { path, source: e })
-                    }
-                    _ => {}
-                }
+            if !is_tmp {
+                continue;
             }
+            // A writer in another process holds a lock on its file: leave that one alone. Ours
+            // is held until the file is gone, so a writer that locks it meanwhile sees that.
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(StoreError::RemoveLeftover { path, source: e })
+                }
+                _ => {}
+            }
+            drop(file);
         }
         Ok(())
     }

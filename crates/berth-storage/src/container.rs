@@ -496,13 +496,15 @@ impl ContainerStore {
     }
 
     fn new_tmp_dir(&self, id: &str, what: &str) -> Result<TmpDir, ContainerError> {
-        let path = self.unique_tmp_path(id, what);
-        fs::create_dir(&path).map_err(io_err(id, "create", &path))?;
-        match lock_dir(id, &path, FlockOperation::NonBlockingLockExclusive) {
-            Ok(lock) => Ok(TmpDir { path, _lock: lock }),
-            Err(e) => {
-                let _ = fs::remove_dir(&path);
-                Err(e)
+        loop {
+            let path = self.unique_tmp_path(id, what);
+            fs::create_dir(&path).map_err(io_err(id, "create", &path))?;
+            // A concurrent `open` may sweep it between mkdir and flock: then make another.
+            let Ok(lock) = lock_dir(id, &path, FlockOperation::LockExclusive) else {
+                continue;
+            };
+            if crate::mounts::same_file(&lock, &path) {
+                return Ok(TmpDir { path, _lock: lock });
             }
         }
     }

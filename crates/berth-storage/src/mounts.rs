@@ -36,3 +36,12 @@ pub(crate) fn force_unmount(path: &Path) -> io::Result<()> {
         other => other.map(drop),
     }
 }
+
+/// Is `file` still what `path` names (same device and inode)? False once `path` is gone.
+pub(crate) fn same_file(file: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}

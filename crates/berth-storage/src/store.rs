@@ -380,10 +380,17 @@ impl LayerStore {
     }
 
     fn new_tmp_dir(&self, hex: &str, what: &str) -> Result<TmpDir, StoreError> {
-        let path = self.unique_tmp_path(hex, what);
-        fs::create_dir(&path).map_err(io_err("create", &path))?;
-        let lock = lock_dir(&path)?;
-        Ok(TmpDir { path, lock })
+        loop {
+            let path = self.unique_tmp_path(hex, what);
+            fs::create_dir(&path).map_err(io_err("create", &path))?;
+            // A concurrent `open` may sweep it between mkdir and flock: then make another.
+            let Ok(dir) = File::open(&path) else { continue };
+            rustix::fs::flock(&dir, FlockOperation::LockExclusive)
+                .map_err(|e| io_err("lock", &path)(e.into()))?;
+            if crate::mounts::same_file(&dir, &path) {
+                return Ok(TmpDir { path, lock: dir });
+            }
+        }
     }
 
     /// Unpack the uncompressed tar `reader` into `<tmp>/diff`.

@@ -318,8 +318,8 @@ fn import_save_rmi_load_round_trip() {
 
     for (archive, gzipped) in [(&docker, false), (&oci, false), (&docker, true)] {
         root.ok(&["rmi", "test/busybox:1", "gz"], None);
-        assert!(root.images().is_empty());
         assert!(root.storage().is_empty(), "left: {:?}", root.storage());
+        assert!(root.images().is_empty());
         let out = if gzipped {
             let data = gzip(&std::fs::read(archive).expect("read archive"));
             root.ok(&["load"], Some(&data))
@@ -408,8 +408,9 @@ fn bad_input_fails_with_one_line_and_stores_nothing() {
         let file = write(work.path(), "bad.tar", &data);
         let line = root.fails(&["load", "-i", path_str(&file)], None);
         assert!(line.contains(message), "{what}: {line}");
-        assert_eq!(root.images(), images, "{what}: images changed");
+        // Storage first: `images` opens the stores, which sweeps leftovers.
         assert_eq!(root.storage(), storage, "{what}: storage changed");
+        assert_eq!(root.images(), images, "{what}: images changed");
     }
     let line = root.fails(&["import", "-", "evil"], Some(&evil));
     assert!(

@@ -318,6 +318,10 @@ fn push_pull_roundtrip_keeps_digests_whiteouts_and_runs() {
 
 #[test]
 fn platform_is_picked_from_an_index() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (layer ownership)");
+        return;
+    }
     let Some(registry) = TestRegistry::start() else {
         return;
     };
@@ -356,6 +360,10 @@ fn platform_is_picked_from_an_index() {
 
 #[test]
 fn failed_pulls_say_why_in_one_line_and_store_nothing_partial() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (layer ownership)");
+        return;
+    }
     let Some(registry) = TestRegistry::start() else {
         return;
     };
@@ -397,13 +405,14 @@ fn failed_pulls_say_why_in_one_line_and_store_nothing_partial() {
         err.contains("digest mismatch") || err.contains("diff ID"),
         "{err}"
     );
-    assert_eq!(ok(root.path(), &["images", "-q"]), "");
+    // Before any other command opens the store (which would sweep leftovers).
     assert!(
         half_made(root.path()).is_empty(),
         "{:?}",
         half_made(root.path())
     );
     assert_blobs_verified(root.path());
+    assert_eq!(ok(root.path(), &["images", "-q"]), "");
 }
 
 /// Write `config.json` for a container whose root is `rootfs` and whose process is `args`.
@@ -611,13 +620,16 @@ fn a_pull_killed_midway_is_completed_by_the_next_and_listing_meanwhile_is_safe()
         assert!(started, "the pull wrote nothing within 60 s");
         let interrupted = pull.try_wait().unwrap().is_none();
         assert!(
-            interrupted || threshold > 1,
-            "the pull finished before it could be killed"
+            interrupted,
+            "the pull finished before it could be killed ({threshold} bytes)"
         );
         let _ = pull.kill();
         let _ = pull.wait();
         let listed = ok(root.path(), &["images", "-q"]);
-        assert!(listed.is_empty() || threshold > 1, "{listed}");
+        assert!(
+            listed.is_empty(),
+            "a killed pull recorded an image: {listed}"
+        );
     }
     ok(root.path(), &["pull", "-q", &name]);
     assert_eq!(manifest_digest(root.path(), &name), pushed.to_string());

@@ -29,6 +29,9 @@ pub enum PushError {
         #[source]
         source: berth_image::digest::DigestError,
     },
+    /// The GC lock could not be taken.
+    #[error(transparent)]
+    Gc(Box<super::RemoveError>),
     /// The registry refused, or a blob is missing locally.
     #[error("{0}")]
     Push(#[from] berth_image::PushError),
@@ -51,6 +54,10 @@ impl Images {
         progress: Option<&dyn Progress>,
     ) -> Result<PushReport, PushError> {
         let reference: Reference = name.parse()?;
+        // Garbage collection must not take the image's blobs while they are sent.
+        let _gc = self
+            .gc_lock(false)
+            .map_err(|e| PushError::Gc(Box::new(e)))?;
         let image = self.resolve(name)?;
         let digest: Digest = image
             .manifest_digest
@@ -72,7 +79,11 @@ impl Images {
         let mut pushed = image;
         pushed.repo_digests = vec![reference.with_digest(digest).to_string()];
         pushed.repo_tags.clear();
-        self.records.lock()?.put(&pushed)?;
+        let locked = self.records.lock()?;
+        // Record the repo digest, unless the image was removed meanwhile.
+        if self.records.get(&pushed.id)?.is_some() {
+            locked.put(&pushed)?;
+        }
         Ok(report)
     }
 

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 
+use berth_image::Reference;
 use berth_storage::Image;
 use rustix::fs::FlockOperation;
 
@@ -118,11 +119,22 @@ impl Images {
         }
         let mut removed = Removed::default();
         let locked = self.records.lock()?;
-        if by_name && !force {
+        if by_name {
+            // A name: take just that name off (docker's -f only skips the conflict checks);
+            // the image goes when no tag or digest is left.
             let canonical = canonical_name(name).unwrap_or_default();
-            let after = locked.untag(&canonical)?;
+            let mut after = locked.untag(&canonical)?;
             removed.untagged.push(name.to_owned());
-            if after.is_some_and(|i| !i.repo_tags.is_empty()) {
+            // The last tag of a repository takes that repository's digests with it.
+            let repository = canonical.parse::<Reference>().ok();
+            while let Some(digest) = after
+                .as_ref()
+                .and_then(|i| last_tag_gone(i, repository.as_ref()))
+            {
+                after = locked.untag(&digest)?;
+                removed.untagged.push(digest);
+            }
+            if after.is_some_and(|i| !i.repo_tags.is_empty() || !i.repo_digests.is_empty()) {
                 return Ok(removed);
             }
         } else if image.repo_tags.len() > 1 && !force {
@@ -246,6 +258,20 @@ pub(super) fn references(images: &[Image]) -> (HashSet<String>, HashSet<String>)
         }
     }
     (blobs, layers)
+}
+
+/// A digest name of `repository` left on `image` when none of its tags is.
+fn last_tag_gone(image: &Image, repository: Option<&Reference>) -> Option<String> {
+    let repository = repository?;
+    let same = |n: &String| {
+        n.parse::<Reference>().is_ok_and(|r| {
+            r.registry() == repository.registry() && r.repository() == repository.repository()
+        })
+    };
+    if image.repo_tags.iter().any(same) {
+        return None;
+    }
+    image.repo_digests.iter().find(|d| same(d)).cloned()
 }
 
 /// The 12-hex-digit short form of an image ID.

@@ -117,14 +117,11 @@ pub fn list(images: &Images, args: &ImagesArgs) -> Result<()> {
         .collect();
     let mut out = String::new();
     if args.quiet {
-        let mut seen = Vec::new();
+        // One line per row, as docker prints them (an image with two tags twice).
         for row in &rows {
-            let id = row_object(row, args.no_trunc)["ID"].to_string();
-            if !seen.contains(&id) {
-                out.push_str(id.trim_matches('"'));
-                out.push('\n');
-                seen.push(id);
-            }
+            let id = row_object(row, args.no_trunc)["ID"].clone();
+            out.push_str(id.as_str().unwrap_or_default());
+            out.push('\n');
         }
         return print(&out);
     }

@@ -56,6 +56,24 @@ fn prompt(prompt: &str) -> Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
+/// [`prompt`] with the terminal's echo off, restored afterwards.
+fn prompt_hidden(text: &str) -> Result<String> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).ok();
+    if let Some(saved) = &saved {
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
+    }
+    let answer = prompt(text);
+    if let Some(saved) = &saved {
+        tcsetattr(&stdin, OptionalActions::Now, saved)?;
+        eprintln!();
+    }
+    answer
+}
+
 /// `login [-u USER] [-p PASS | --password-stdin] [SERVER]`: check the credentials against the
 /// registry, then store them.
 pub fn login(args: &LoginArgs) -> Result<()> {
@@ -75,11 +93,10 @@ pub fn login(args: &LoginArgs) -> Result<()> {
         eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
         password.clone()
     } else {
-        // Read without echo where the terminal allows it; the shell's `stty` is not ours.
-        prompt("Password: ")?
+        prompt_hidden("Password: ")?
     };
     if username.is_empty() || password.is_empty() {
-        bail!("Error: Username and password are required");
+        bail!("Username and password are required");
     }
     let credentials = Credentials::new(&username, &password);
     let api_host = if registry == DEFAULT_REGISTRY {

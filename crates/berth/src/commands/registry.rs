@@ -35,7 +35,8 @@ pub fn pull(images: &Images, args: &PullArgs) -> Result<()> {
         client: client_options(&args.registry, reference.registry())?,
     };
     if !args.quiet {
-        if !args.name.contains(':') && reference.digest().is_none() {
+        let last = args.name.rsplit('/').next().unwrap_or_default();
+        if !last.contains(':') && !last.contains('@') {
             println!("Using default tag: latest");
         }
         let what = reference
