@@ -5,3 +5,4 @@
 
 pub mod images;
 pub mod paths;
+pub mod spec;
