@@ -22,12 +22,11 @@ pub fn linux(opts: &RunOptions) -> Result<Linux, SpecError> {
     linux.set_resources(Some(res));
     linux.set_sysctl(sysctls(opts)?);
     linux.set_cgroups_path(opts.cgroups_path.clone());
-    if !opts.privileged {
-        linux.set_masked_paths(Some(MASKED_PATHS.iter().map(|p| (*p).to_owned()).collect()));
-        linux.set_readonly_paths(Some(
-            READONLY_PATHS.iter().map(|p| (*p).to_owned()).collect(),
-        ));
-    }
+    // oci-spec's defaults are youki's: every field that docker leaves empty is reset.
+    let paths =
+        |list: &[&str]| (!opts.privileged).then(|| list.iter().map(|p| (*p).to_owned()).collect());
+    linux.set_masked_paths(paths(&MASKED_PATHS));
+    linux.set_readonly_paths(paths(&READONLY_PATHS));
     if !opts.privileged && !opts.seccomp_unconfined {
         linux.set_seccomp(opts.seccomp.clone());
     }

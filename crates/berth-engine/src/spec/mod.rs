@@ -109,6 +109,7 @@ pub fn generate(
     });
     spec.set_mounts(Some(mounts::mounts(opts)));
     spec.set_linux(Some(linux::linux(opts)?));
+    spec.set_annotations(None);
     Ok(Generated {
         spec,
         stop_signal: stop_signal(config, opts),
@@ -129,11 +130,14 @@ fn build_process(
     process.set_cwd(workdir(config, opts)?.into());
     process.set_user(user(rootfs, config, opts)?);
     let caps = process::capability_set(&process::capability_names(opts)?)?;
-    let caps = LinuxCapabilitiesBuilder::default()
+    let mut caps = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
         .permitted(caps)
         .build()?;
+    // docker >= 23 sets no inheritable capabilities (CVE-2022-24769); oci-spec's default has some.
+    caps.set_inheritable(None);
+    caps.set_ambient(None);
     process.set_capabilities(Some(caps));
     process.set_rlimits(rlimits(opts)?);
     process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
