@@ -3,6 +3,8 @@
 //! documentation: this machine has the docker CLI but no running daemon to compare with.
 
 mod generate;
+mod generate_flags;
 mod parse;
 mod parse_mount;
+mod support;
 mod user;
