@@ -103,10 +103,24 @@ pub fn mount(destination: &str, kind: &str, source: &str, options: &[&str]) -> M
     m
 }
 
-/// docker's default mounts; `/sys` (and the cgroup mount) read-write when privileged, the
-/// IPC mounts (`/dev/mqueue`, `/dev/shm`) left to the caller of this function.
-pub fn base_mounts(privileged: bool) -> Vec<Mount> {
-    let sys_mode = if privileged { "rw" } else { "ro" };
+/// docker's default mounts: `/sys` and the cgroup mount lose `ro` when privileged; with
+/// `--ipc host` the host's `/dev/shm` is bound instead of a new tmpfs.
+pub fn default_mounts(privileged: bool, host_ipc: bool) -> Vec<Mount> {
+    let sys: &[&str] = if privileged {
+        &["nosuid", "noexec", "nodev"]
+    } else {
+        &["nosuid", "noexec", "nodev", "ro"]
+    };
+    let shm = if host_ipc {
+        mount("/dev/shm", "bind", "/dev/shm", &["rbind", "rprivate"])
+    } else {
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+        )
+    };
     vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         mount(
@@ -128,54 +142,28 @@ pub fn base_mounts(privileged: bool) -> Vec<Mount> {
                 "gid=5",
             ],
         ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", sys_mode],
-        ),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &["nosuid", "noexec", "nodev", sys_mode],
-        ),
-    ]
-}
-
-/// `/dev/mqueue` and `/dev/shm`: new ones, or the host's bound with `--ipc host`.
-pub fn ipc_mounts(host_ipc: bool) -> Vec<Mount> {
-    if host_ipc {
-        return vec![
-            mount(
-                "/dev/mqueue",
-                "bind",
-                "/dev/mqueue",
-                &["rbind", "nosuid", "noexec", "nodev"],
-            ),
-            mount(
-                "/dev/shm",
-                "bind",
-                "/dev/shm",
-                &["rbind", "nosuid", "noexec", "nodev"],
-            ),
-        ];
-    }
-    vec![
+        mount("/sys", "sysfs", "sysfs", sys),
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", sys),
         mount(
             "/dev/mqueue",
             "mqueue",
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         ),
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
-        ),
+        shm,
     ]
 }
+
+/// Mounts `--read-only` leaves writable (docker's list).
+pub const WRITABLE_WITH_READ_ONLY: [&str; 5] =
+    ["/proc", "/dev/pts", "/dev/shm", "/dev/mqueue", "/dev"];
+
+/// Sysctls docker sets in a new network namespace: ping without CAP_NET_RAW, ports below
+/// 1024 without CAP_NET_BIND_SERVICE.
+pub const NETWORK_SYSCTLS: [(&str, &str); 2] = [
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+];
 
 /// One device cgroup rule.
 pub fn device_rule(

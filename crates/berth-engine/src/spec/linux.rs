@@ -6,7 +6,7 @@ use oci_spec::runtime::{
     Linux, LinuxBuilder, LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, LinuxNamespaceType,
 };
 
-use super::defaults::{device_rule, device_rules, MASKED_PATHS, READONLY_PATHS};
+use super::defaults::{device_rule, device_rules, MASKED_PATHS, NETWORK_SYSCTLS, READONLY_PATHS};
 use super::options::{HostDevice, NamespaceMode, RunOptions};
 use super::parse::is_ipc_sysctl;
 use super::{resources, SpecError};
@@ -116,8 +116,14 @@ fn sysctls(opts: &RunOptions) -> Result<Option<HashMap<String, String>>, SpecErr
             return Err(SpecError::SysctlHostIpc(key.clone()));
         }
     }
-    if opts.sysctls.is_empty() {
-        return Ok(None);
+    let mut sysctls: HashMap<String, String> = HashMap::new();
+    if opts.network == NamespaceMode::Private {
+        sysctls.extend(
+            NETWORK_SYSCTLS
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
     }
-    Ok(Some(opts.sysctls.clone().into_iter().collect()))
+    sysctls.extend(opts.sysctls.clone());
+    Ok((!sysctls.is_empty()).then_some(sysctls))
 }

@@ -183,9 +183,11 @@ fn user(
     let mut u = User::default();
     u.set_uid(resolved.uid);
     u.set_gid(resolved.gid);
-    u.set_additional_gids(
-        (!resolved.additional_gids.is_empty()).then_some(resolved.additional_gids),
-    );
+    // docker lists the primary gid first, then the supplementary groups.
+    let gids = std::iter::once(resolved.gid)
+        .chain(resolved.additional_gids)
+        .collect();
+    u.set_additional_gids(Some(gids));
     Ok(u)
 }
 

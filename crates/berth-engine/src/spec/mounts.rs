@@ -2,29 +2,60 @@
 
 use oci_spec::runtime::Mount;
 
-use super::defaults::{base_mounts, ipc_mounts, mount};
+use std::path::Path;
+
+use super::defaults::{default_mounts, mount, WRITABLE_WITH_READ_ONLY};
 use super::options::{BindMount, NamespaceMode, RunOptions, TmpfsMount};
 
-/// Default mounts with those the user mounts over removed, then the user's mounts ordered
-/// by depth (docker's `sortMounts`), so a parent is mounted before what goes inside it.
+/// Default mounts minus those the user mounts over (and everything under `/dev` when the user
+/// mounts `/dev`), `ro` added to the rest with `--read-only` (but for docker's writable list),
+/// then the user's mounts ordered by depth (docker's `sortMounts`), so a parent is mounted
+/// before what goes inside it, then the init binary.
 pub fn mounts(opts: &RunOptions) -> Vec<Mount> {
     let mut user: Vec<Mount> = opts.binds.iter().map(bind).collect();
     user.extend(opts.tmpfs.iter().map(tmpfs));
-    if let Some(init) = &opts.init {
-        let source = init.host_path.to_string_lossy();
-        user.push(mount(
-            &init.container_path,
-            "bind",
-            &source,
-            &["bind", "ro"],
-        ));
-    }
     user.sort_by_key(|m| m.destination().components().count());
-    let mut all = base_mounts(opts.privileged);
-    all.extend(ipc_mounts(opts.ipc == NamespaceMode::Host));
-    all.retain(|d| !user.iter().any(|u| u.destination() == d.destination()));
+    let user_dev = user.iter().any(|u| u.destination() == Path::new("/dev"));
+    let mut all = default_mounts(opts.privileged, opts.ipc == NamespaceMode::Host);
+    let replaced = |d: &Mount| {
+        user.iter().any(|u| u.destination() == d.destination())
+            || (user_dev && d.destination().starts_with("/dev/"))
+    };
+    all.retain(|d| !replaced(d));
+    if opts.read_only {
+        all.iter_mut().for_each(add_read_only);
+    }
     all.extend(user);
+    if let Some(init) = init_mount(opts) {
+        all.push(init);
+    }
     all
+}
+
+fn add_read_only(m: &mut Mount) {
+    let writable = WRITABLE_WITH_READ_ONLY
+        .iter()
+        .any(|w| m.destination() == Path::new(w));
+    let mut options = m.options().clone().unwrap_or_default();
+    if !writable && !options.iter().any(|o| o == "ro") {
+        options.push("ro".to_owned());
+        m.set_options(Some(options));
+    }
+}
+
+/// `--init`: only in a new pid namespace (elsewhere there is an init already), as docker.
+pub fn init_mount(opts: &RunOptions) -> Option<Mount> {
+    let init = opts
+        .init
+        .as_ref()
+        .filter(|_| opts.pid == NamespaceMode::Private)?;
+    let source = init.host_path.to_string_lossy();
+    Some(mount(
+        &init.container_path,
+        "bind",
+        &source,
+        &["bind", "ro"],
+    ))
 }
 
 fn bind(b: &BindMount) -> Mount {

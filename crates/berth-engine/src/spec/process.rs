@@ -5,7 +5,7 @@ use std::str::FromStr;
 use oci_spec::runtime::{Capabilities, Capability};
 
 use super::defaults::{ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_PATH};
-use super::{RunOptions, SpecError};
+use super::{NamespaceMode, RunOptions, SpecError};
 
 /// The image's string list at `key` (`Entrypoint`, `Cmd`, `Env`); null or absent is `None`.
 pub fn image_list(config: Option<&serde_json::Value>, key: &str) -> Option<Vec<String>> {
@@ -38,7 +38,11 @@ pub fn args(
     if args.is_empty() {
         return Err(SpecError::NoCommand);
     }
-    if let Some(init) = &opts.init {
+    if let Some(init) = opts
+        .init
+        .as_ref()
+        .filter(|_| opts.pid == NamespaceMode::Private)
+    {
         args.splice(0..0, [init.container_path.clone(), "--".to_owned()]);
     }
     Ok(args)

@@ -18,7 +18,7 @@ fn busybox_defaults_match_docker() {
     assert_eq!(process.terminal(), Some(false));
     assert_eq!(process.user().uid(), 0);
     assert_eq!(process.user().gid(), 0);
-    assert_eq!(process.user().additional_gids(), &Some(vec![10]));
+    assert_eq!(process.user().additional_gids(), &Some(vec![0, 10]));
     assert_eq!(process.oom_score_adj(), Some(0));
     assert_eq!(process.no_new_privileges(), None);
     assert_eq!(process.rlimits(), &None);
@@ -164,6 +164,18 @@ fn default_linux_section_matches_docker() {
             allow(5, 1),
             "false Some(C) Some(10):Some(229) Some(\"rwm\")".to_owned(),
         ]
+    );
+    let sysctl = linux.sysctl().clone().unwrap_or_default();
+    assert_eq!(sysctl.len(), 2);
+    assert_eq!(
+        sysctl.get("net.ipv4.ping_group_range").map(String::as_str),
+        Some("0 2147483647")
+    );
+    assert_eq!(
+        sysctl
+            .get("net.ipv4.ip_unprivileged_port_start")
+            .map(String::as_str),
+        Some("0")
     );
     let resources = linux.resources().as_ref().expect("resources");
     assert_eq!(resources.memory(), &None);
@@ -340,7 +352,7 @@ fn workdir_and_user_from_image_or_flags() {
     let process = s.process().as_ref().expect("process");
     assert_eq!(process.cwd().to_str(), Some("/app"));
     assert_eq!((process.user().uid(), process.user().gid()), (1000, 1000));
-    assert_eq!(process.user().additional_gids(), &Some(vec![10, 50]));
+    assert_eq!(process.user().additional_gids(), &Some(vec![1000, 10, 50]));
     let o = RunOptions {
         workdir: Some("/w".into()),
         user: Some("app:staff".into()),
@@ -350,7 +362,7 @@ fn workdir_and_user_from_image_or_flags() {
     let process = s.process().as_ref().expect("process");
     assert_eq!(process.cwd().to_str(), Some("/w"));
     assert_eq!((process.user().uid(), process.user().gid()), (1000, 50));
-    assert_eq!(process.user().additional_gids(), &None);
+    assert_eq!(process.user().additional_gids(), &Some(vec![50]));
     let o = RunOptions {
         user: Some("1234:5678".into()),
         ..opts()

@@ -64,9 +64,23 @@ fn privileged() {
         .unwrap_or_default();
     assert_eq!(rules.len(), 1);
     assert!(rules[0].allow() && rules[0].typ().is_none());
-    let sys = mount_at(&s, "/sys").expect("/sys");
-    assert!(options(sys).contains(&"rw".to_owned()));
-    assert!(options(mount_at(&s, "/sys/fs/cgroup").expect("cgroup")).contains(&"rw".to_owned()));
+    // docker's clearReadOnly: `ro` removed from /sys and the cgroup mount.
+    assert_eq!(
+        options(mount_at(&s, "/sys").expect("/sys")),
+        ["nosuid", "noexec", "nodev"]
+    );
+    let cgroup = mount_at(&s, "/sys/fs/cgroup").expect("cgroup");
+    assert_eq!(options(cgroup), ["nosuid", "noexec", "nodev"]);
+    // With --read-only, docker adds `ro` back to every mount outside its writable list.
+    let s = spec(&RunOptions {
+        read_only: true,
+        ..o
+    });
+    assert_eq!(
+        options(mount_at(&s, "/sys").expect("/sys")),
+        ["nosuid", "noexec", "nodev", "ro"]
+    );
+    assert!(!options(mount_at(&s, "/dev/mqueue").expect("mqueue")).contains(&"ro".to_owned()));
 }
 
 #[test]
@@ -403,6 +417,16 @@ fn sysctls_oom_and_no_new_privileges() {
     };
     let err = generate(&busybox(), root.path(), &host_net).expect_err("host net sysctl");
     assert!(matches!(err, SpecError::SysctlHostNetwork(_)));
+    let host = RunOptions {
+        network: NamespaceMode::Host,
+        ..opts()
+    };
+    let s = spec(&host);
+    assert_eq!(
+        s.linux().as_ref().and_then(|l| l.sysctl().clone()),
+        None,
+        "no defaults in the host netns"
+    );
     let bad_oom = RunOptions {
         oom_score_adj: Some(1001),
         ..opts()
@@ -426,6 +450,9 @@ fn host_ipc_binds_host_shm_and_mqueue() {
         shm.source().as_ref().and_then(|p| p.to_str()),
         Some("/dev/shm")
     );
+    assert_eq!(options(shm), ["rbind", "rprivate"]);
+    let mqueue = mount_at(&s, "/dev/mqueue").expect("/dev/mqueue");
+    assert_eq!(mqueue.typ().as_deref(), Some("mqueue"));
 }
 
 #[test]
@@ -446,4 +473,46 @@ fn json_has_none_of_oci_specs_own_defaults() {
         json.pointer("/ociVersion").and_then(|v| v.as_str()),
         Some("1.1.0")
     );
+}
+
+#[test]
+fn init_only_in_a_new_pid_namespace() {
+    let init = InitBinary {
+        host_path: "/usr/libexec/berth/berth-init".into(),
+        container_path: "/dev/init".into(),
+    };
+    let o = RunOptions {
+        init: Some(init),
+        ..opts()
+    };
+    let s = spec(&o);
+    assert_eq!(args(&s), ["/dev/init", "--", "sh"]);
+    assert!(mount_at(&s, "/dev/init").is_some());
+    let s = spec(&RunOptions {
+        pid: NamespaceMode::Host,
+        ..o
+    });
+    assert_eq!(args(&s), ["sh"]);
+    assert!(mount_at(&s, "/dev/init").is_none());
+}
+
+#[test]
+fn a_user_dev_mount_replaces_everything_under_dev() {
+    let o = RunOptions {
+        binds: vec![BindMount {
+            source: "/dev".into(),
+            destination: "/dev".into(),
+            read_only: false,
+            propagation: Propagation::RPrivate,
+        }],
+        ..opts()
+    };
+    let s = spec(&o);
+    let destinations: Vec<String> = s
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(destinations, ["/proc", "/sys", "/sys/fs/cgroup", "/dev"]);
 }
