@@ -124,14 +124,14 @@ pub fn linux_resources(r: &Resources) -> Result<LinuxResources, OciSpecError> {
 }
 
 fn memory(r: &Resources) -> Option<LinuxMemory> {
-    let limit = r.memory.filter(|m| *m != 0);
-    // docker: with -m and no --memory-swap, swap = twice the memory (as much swap as memory).
-    let swap = match (r.memory_swap.filter(|s| *s != 0), limit) {
-        (Some(swap), _) => Some(swap),
-        (None, Some(limit)) => limit.checked_mul(2),
-        (None, None) => None,
+    let limit = r.memory.filter(|m| *m > 0);
+    // docker: with -m and no --memory-swap, swap = twice the memory (as much swap as memory);
+    // only a positive swap reaches the spec (-1, unlimited, is no swap limit).
+    let swap = match (r.memory_swap.unwrap_or(0), limit) {
+        (0, Some(limit)) => limit.checked_mul(2),
+        (swap, _) => Some(swap).filter(|s| *s > 0),
     };
-    let reservation = r.memory_reservation.filter(|m| *m != 0);
+    let reservation = r.memory_reservation.filter(|m| *m > 0);
     let swappiness = r.memory_swappiness.and_then(|s| u64::try_from(s).ok());
     let disable_oom = r.oom_kill_disable.then_some(true);
     if limit.is_none()

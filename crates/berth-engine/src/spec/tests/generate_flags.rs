@@ -218,7 +218,9 @@ fn swap_unlimited_and_pids_unlimited() {
         .as_ref()
         .and_then(|l| l.resources().clone())
         .expect("resources");
-    assert_eq!(r.memory().as_ref().and_then(|m| m.swap()), Some(-1));
+    // docker's getMemoryResources: only a positive swap is written; -1 is no limit.
+    assert_eq!(r.memory().as_ref().and_then(|m| m.swap()), None);
+    assert_eq!(r.memory().as_ref().and_then(|m| m.limit()), Some(64 << 20));
     assert_eq!(r.pids(), &None);
     let c = r.cpu().clone().expect("cpu");
     assert_eq!((c.period(), c.quota()), (Some(50_000), Some(25_000)));
