@@ -63,7 +63,9 @@ fn bind(b: &BindMount) -> Mount {
     if b.read_only {
         options.push("ro");
     }
-    options.push(b.propagation.as_str());
+    if let Some(propagation) = b.propagation {
+        options.push(propagation.as_str());
+    }
     mount(
         &b.destination,
         "bind",

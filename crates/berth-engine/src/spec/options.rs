@@ -150,8 +150,9 @@ pub struct BindMount {
     pub destination: String,
     /// `ro`.
     pub read_only: bool,
-    /// Propagation.
-    pub propagation: Propagation,
+    /// Propagation: rprivate by default for binds; `None` for volumes, for which docker
+    /// writes no propagation option.
+    pub propagation: Option<Propagation>,
 }
 
 /// A `--ulimit`. `-1` (unlimited) is kept as `u64::MAX`.

@@ -300,13 +300,13 @@ fn user_mounts_init_and_rlimits() {
                 source: "/host/data".into(),
                 destination: "/data".into(),
                 read_only: true,
-                propagation: Propagation::RPrivate,
+                propagation: Some(Propagation::RPrivate),
             },
             BindMount {
                 source: "/host/shm".into(),
                 destination: "/dev/shm".into(),
                 read_only: false,
-                propagation: Propagation::RShared,
+                propagation: Some(Propagation::RShared),
             },
         ],
         tmpfs: vec![TmpfsMount {
@@ -369,7 +369,7 @@ fn labels_stop_signal_and_volumes_beside_the_spec() {
             source: "/h".into(),
             destination: "/data".into(),
             read_only: false,
-            propagation: Propagation::RPrivate,
+            propagation: Some(Propagation::RPrivate),
         }],
         ..opts()
     };
@@ -505,7 +505,7 @@ fn a_user_dev_mount_replaces_everything_under_dev() {
             source: "/dev".into(),
             destination: "/dev".into(),
             read_only: false,
-            propagation: Propagation::RPrivate,
+            propagation: Some(Propagation::RPrivate),
         }],
         ..opts()
     };
@@ -517,4 +517,21 @@ fn a_user_dev_mount_replaces_everything_under_dev() {
         .map(|m| m.destination().to_string_lossy().into_owned())
         .collect();
     assert_eq!(destinations, ["/proc", "/sys", "/sys/fs/cgroup", "/dev"]);
+}
+
+#[test]
+fn a_volume_mount_has_no_propagation_option() {
+    let o = RunOptions {
+        binds: vec![BindMount {
+            source: "/var/lib/berth/volumes/v/_data".into(),
+            destination: "/data".into(),
+            read_only: false,
+            propagation: None,
+        }],
+        ..opts()
+    };
+    assert_eq!(
+        options(mount_at(&spec(&o), "/data").expect("/data")),
+        ["rbind"]
+    );
 }
