@@ -232,13 +232,14 @@ pub fn env(s: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, P
     })
 }
 
-/// The lines of an `--env-file`: `#` comments and blank lines skipped, `K=V` kept as is,
+/// The lines of an `--env-file` (a UTF-8 BOM skipped): `#` comments and blank lines skipped, `K=V` kept as is,
 /// `K` looked up like `-e K`.
 pub fn env_file(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, ParseError> {
     let mut out = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for line in text.lines() {
         let line = line.trim_start();
         if line.is_empty() || line.starts_with('#') {

@@ -169,6 +169,10 @@ fn env_file() {
         parse::env_file(text, env_with_home),
         Ok(want.map(String::from).to_vec())
     );
+    assert_eq!(
+        parse::env_file("\u{feff}A=1\n", no_env),
+        Ok(vec!["A=1".to_owned()])
+    );
     let err = parse::env_file("A B=1\n", no_env).expect_err("whitespace");
     assert_eq!(
         err.to_string(),
