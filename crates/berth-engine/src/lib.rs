@@ -5,4 +5,5 @@
 
 pub mod images;
 pub mod paths;
+pub mod spec;
 pub mod state;

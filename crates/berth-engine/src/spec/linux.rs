@@ -1,0 +1,129 @@
+//! The `linux` section: namespaces, device nodes and rules, sysctls, paths, seccomp.
+
+use std::collections::HashMap;
+
+use oci_spec::runtime::{
+    Linux, LinuxBuilder, LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, LinuxNamespaceType,
+};
+
+use super::defaults::{device_rule, device_rules, MASKED_PATHS, NETWORK_SYSCTLS, READONLY_PATHS};
+use super::options::{HostDevice, NamespaceMode, RunOptions};
+use super::parse::is_ipc_sysctl;
+use super::{resources, SpecError};
+
+/// The whole `linux` section.
+pub fn linux(opts: &RunOptions) -> Result<Linux, SpecError> {
+    let mut linux = LinuxBuilder::default().build()?;
+    linux.set_namespaces(Some(namespaces(opts)));
+    let (devices, rules) = devices(opts);
+    linux.set_devices(Some(devices));
+    let mut res = resources::linux_resources(&opts.resources)?;
+    res.set_devices(Some(rules));
+    linux.set_resources(Some(res));
+    linux.set_sysctl(sysctls(opts)?);
+    linux.set_cgroups_path(opts.cgroups_path.clone());
+    // oci-spec's defaults are youki's: every field that docker leaves empty is reset.
+    let paths =
+        |list: &[&str]| (!opts.privileged).then(|| list.iter().map(|p| (*p).to_owned()).collect());
+    linux.set_masked_paths(paths(&MASKED_PATHS));
+    linux.set_readonly_paths(paths(&READONLY_PATHS));
+    if !opts.privileged && !opts.seccomp_unconfined {
+        linux.set_seccomp(opts.seccomp.clone());
+    }
+    Ok(linux)
+}
+
+/// docker's order: mount, network, uts, pid, ipc, then cgroup (private on cgroup v2 only).
+fn namespaces(opts: &RunOptions) -> Vec<LinuxNamespace> {
+    let private = NamespaceMode::Private;
+    let cgroup = if opts.cgroup_v2 {
+        &private
+    } else {
+        &NamespaceMode::Host
+    };
+    [
+        (LinuxNamespaceType::Mount, &private),
+        (LinuxNamespaceType::Network, &opts.network),
+        (LinuxNamespaceType::Uts, &opts.uts),
+        (LinuxNamespaceType::Pid, &opts.pid),
+        (LinuxNamespaceType::Ipc, &opts.ipc),
+        (LinuxNamespaceType::Cgroup, cgroup),
+    ]
+    .into_iter()
+    .filter_map(|(typ, mode)| {
+        let mut ns = LinuxNamespace::default();
+        ns.set_typ(typ);
+        match mode {
+            NamespaceMode::Private => {}
+            NamespaceMode::Host => return None,
+            NamespaceMode::Path(path) => {
+                ns.set_path(Some(path.clone()));
+            }
+        }
+        Some(ns)
+    })
+    .collect()
+}
+
+fn node(host: &HostDevice, path: &str) -> LinuxDevice {
+    let mut d = LinuxDevice::default();
+    d.set_path(path.into());
+    d.set_typ(host.kind);
+    d.set_major(host.major);
+    d.set_minor(host.minor);
+    d.set_file_mode(Some(host.file_mode & 0o7777));
+    d.set_uid(Some(host.uid));
+    d.set_gid(Some(host.gid));
+    d
+}
+
+/// Device nodes and cgroup rules: none and docker's allowlist by default (the runtime makes
+/// null, zero, full, random, urandom and tty itself), plus `--device`; every host device and
+/// allow-all when privileged.
+fn devices(opts: &RunOptions) -> (Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>) {
+    let mut rules = device_rules(opts.privileged);
+    let mut nodes: Vec<LinuxDevice> = Vec::new();
+    if opts.privileged {
+        nodes.extend(
+            opts.host_devices
+                .iter()
+                .map(|d| node(d, &d.path.to_string_lossy())),
+        );
+    }
+    for mapping in &opts.devices {
+        nodes.retain(|n| n.path().to_string_lossy() != mapping.container_path);
+        nodes.push(node(&mapping.host, &mapping.container_path));
+        if !opts.privileged {
+            rules.push(device_rule(
+                true,
+                Some(mapping.host.kind),
+                Some(mapping.host.major),
+                Some(mapping.host.minor),
+                &mapping.permissions,
+            ));
+        }
+    }
+    (nodes, rules)
+}
+
+/// `--sysctl`, refused where the namespace is the host's (docker's check).
+fn sysctls(opts: &RunOptions) -> Result<Option<HashMap<String, String>>, SpecError> {
+    for key in opts.sysctls.keys() {
+        if key.starts_with("net.") && opts.network == NamespaceMode::Host {
+            return Err(SpecError::SysctlHostNetwork(key.clone()));
+        }
+        if is_ipc_sysctl(key) && opts.ipc == NamespaceMode::Host {
+            return Err(SpecError::SysctlHostIpc(key.clone()));
+        }
+    }
+    let mut sysctls: HashMap<String, String> = HashMap::new();
+    if opts.network == NamespaceMode::Private {
+        sysctls.extend(
+            NETWORK_SYSCTLS
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+    }
+    sysctls.extend(opts.sysctls.clone());
+    Ok((!sysctls.is_empty()).then_some(sysctls))
+}
