@@ -38,7 +38,7 @@ impl Init {
         if Path::new(self.path()).exists() {
             Some(self)
         } else {
-            eprintln!("SKIPPED: {test} with tini: /usr/bin/tini missing (apt-get install tini)");
+            eprintln!("SKIPPED: {test} with tini: /usr/bin/tini missing (install tini: scripts/packages.sh TEST_PACKAGES)");
             None
         }
     }
