@@ -104,8 +104,11 @@ impl Running {
                 c
             }
         };
+        // A PATH the program lookups can rely on whoever runs the tests: a directory the user
+        // cannot search on the way turns "not found" (127) into EACCES (126).
         let mut process = command
             .args(args)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
