@@ -1,1 +1,14 @@
-//! Static PID 1 that reaps zombies and forwards signals (tini's role). (Not built yet: issue 5.)
+//! A tiny PID 1 for containers, in tini's role (`docker run --init`): it runs one program as
+//! its child, forwards the signals it receives to it, reaps every zombie re-parented to it, and
+//! exits with the program's exit code (128 + signal when the program was killed).
+//!
+//! The binary (`src/main.rs`) only parses arguments and prints errors; the steps live here:
+//! [`args`] parses the command line, [`signals`] blocks and reads signals through a signalfd,
+//! [`child`] forks and execs the program, [`reap`] collects exit statuses and [`supervise`]
+//! ties them together in one loop.
+
+pub mod args;
+pub mod child;
+pub mod reap;
+pub mod signals;
+pub mod supervise;
