@@ -6,7 +6,8 @@
 //! ```
 //!
 //! The layer may be gzip, zstd or plain tar (sniffed by magic bytes); it is decompressed on a
-//! thread of its own ([`berth_storage::decompressed_in_thread`]) while this one writes the files.
+//! this thread while another writes the files ([`berth_storage::overlapped`]), as the layer store
+//! does for every layer it unpacks.
 //! Prints the entry and byte counts to stderr.
 
 use std::error::Error;
@@ -15,7 +16,7 @@ use std::io::BufReader;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use berth_storage::{decompressed_in_thread, unpack, UnpackOptions};
+use berth_storage::{decompressed, overlapped, unpack, UnpackOptions};
 
 /// Read buffer for the compressed stream.
 const READ_BUFFER: usize = 1 << 20;
@@ -29,8 +30,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let file = File::open(&layer).map_err(|e| format!("opening {}: {e}", layer.display()))?;
     std::fs::create_dir_all(&target).map_err(|e| format!("creating {}: {e}", target.display()))?;
     let dir = File::open(&target).map_err(|e| format!("opening {}: {e}", target.display()))?;
-    let reader = decompressed_in_thread(BufReader::with_capacity(READ_BUFFER, file))?;
-    let stats = unpack(dir.as_fd(), reader, &UnpackOptions::default())?;
+    let mut stream = decompressed(BufReader::with_capacity(READ_BUFFER, file))?;
+    let options = UnpackOptions::default();
+    let stats = overlapped(&mut stream, |chunks| unpack(dir.as_fd(), chunks, &options))?;
     eprintln!("unpack: {} entries, {} bytes", stats.entries, stats.bytes);
     Ok(())
 }

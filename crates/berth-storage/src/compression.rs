@@ -72,38 +72,42 @@ fn fill_at_least<R: BufRead>(reader: &mut R, want: usize) -> io::Result<Vec<u8>>
     Ok(buf[..buf.len().min(want)].to_vec())
 }
 
-/// Size of the buffers [`decompressed_in_thread`] hands over.
+/// Size of the buffers [`overlapped`] hands over.
 const CHUNK: usize = 1 << 20;
-/// Chunks in flight between the decompressing thread and the reader.
+/// Chunks in flight between the reading thread and the consumer.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// Like [`decompressed`], but decompressing on a thread of its own, a few 1 MiB chunks ahead of
-/// the reader: unpacking a layer then inflates and writes files at the same time, as
-/// `tar -xzf` does with its `gzip` child. The thread stops at the end of the stream, at the
-/// first error (which the reader then returns), or when the reader is dropped.
-pub fn decompressed_in_thread<R: BufRead + Send + 'static>(
-    reader: R,
-) -> io::Result<InflatingThread> {
-    let inner = decompressed(reader)?;
-    let compression = inner.compression();
+/// Run `consume` on a thread of its own, handing it what this thread reads from `source` in
+/// 1 MiB chunks: reading (inflating a layer) and consuming (writing its files) then overlap, as
+/// `tar -xzf` and its `gzip` child do. Reading stops at the end of `source`, at its first error
+/// (which `consume` then reads), or once `consume` has returned; what `source` still holds is
+/// left to the caller. `source` itself never leaves this thread (it need not be `Send`).
+pub fn overlapped<R: Read, T: Send>(
+    source: &mut R,
+    consume: impl FnOnce(&mut Chunks) -> T + Send,
+) -> T {
     let (full_tx, full_rx) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
     let (empty_tx, empty_rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("berth-inflate".to_owned())
-        .spawn(move || pump(inner, &full_tx, &empty_rx))?;
-    Ok(InflatingThread {
-        compression,
-        full: full_rx,
-        empty: empty_tx,
-        current: Vec::new(),
-        pos: 0,
-        done: false,
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(move || {
+            consume(&mut Chunks {
+                full: full_rx,
+                empty: empty_tx,
+                current: Vec::new(),
+                pos: 0,
+                done: false,
+            })
+        });
+        pump(source, &full_tx, &empty_rx);
+        drop(full_tx);
+        consumer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
 
-/// The reading end of [`decompressed_in_thread`].
-pub struct InflatingThread {
-    compression: Compression,
+/// The consuming end of [`overlapped`]: the bytes read on the other thread, in order.
+pub struct Chunks {
     full: Receiver<io::Result<Vec<u8>>>,
     empty: Sender<Vec<u8>>,
     current: Vec<u8>,
@@ -111,12 +115,7 @@ pub struct InflatingThread {
     done: bool,
 }
 
-impl InflatingThread {
-    /// Which compression the stream turned out to have.
-    pub fn compression(&self) -> Compression {
-        self.compression
-    }
-
+impl Chunks {
     /// Make `current` hold unread bytes, unless the stream is over.
     fn refill(&mut self) -> io::Result<()> {
         while self.pos == self.current.len() && !self.done {
@@ -124,7 +123,7 @@ impl InflatingThread {
                 Ok(Ok(chunk)) => {
                     let used = std::mem::replace(&mut self.current, chunk);
                     self.pos = 0;
-                    // The thread may have finished; then the buffer is simply dropped.
+                    // The reader may have finished; then the buffer is simply dropped.
                     let _ = self.empty.send(used);
                 }
                 Ok(Err(e)) => {
@@ -138,7 +137,7 @@ impl InflatingThread {
     }
 }
 
-impl Read for InflatingThread {
+impl Read for Chunks {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.refill()?;
         let available = &self.current[self.pos..];
@@ -149,28 +148,13 @@ impl Read for InflatingThread {
     }
 }
 
-impl BufRead for InflatingThread {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.refill()?;
-        Ok(&self.current[self.pos..])
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.pos = (self.pos + amt).min(self.current.len());
-    }
-}
-
-/// The decompressing thread: fill chunks (recycled ones when available) and send them on,
-/// until the end of the stream, an error, or a reader that went away.
-fn pump<R: BufRead>(
-    mut inner: Decompressed<R>,
-    full: &SyncSender<io::Result<Vec<u8>>>,
-    empty: &Receiver<Vec<u8>>,
-) {
+/// The reading side: fill chunks (recycled ones when available) and send them on, until the
+/// end of the stream, an error, or a consumer that went away.
+fn pump<R: Read>(inner: &mut R, full: &SyncSender<io::Result<Vec<u8>>>, empty: &Receiver<Vec<u8>>) {
     loop {
         let mut chunk = empty.try_recv().unwrap_or_default();
         chunk.resize(CHUNK, 0);
-        let filled = match fill_chunk(&mut inner, &mut chunk) {
+        let filled = match fill_chunk(inner, &mut chunk) {
             Ok(n) => n,
             Err(e) => {
                 let _ = full.send(Err(e));

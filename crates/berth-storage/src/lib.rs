@@ -14,9 +14,7 @@ pub mod quota;
 pub mod store;
 pub mod unpack;
 
-pub use compression::{
-    decompressed, decompressed_in_thread, Compression, Decompressed, InflatingThread,
-};
+pub use compression::{decompressed, overlapped, Chunks, Compression, Decompressed};
 pub use container::{validate_id, ContainerError, ContainerLayer, ContainerStore};
 pub use images::{Image, ImageLayer, ImageStore, ImageStoreError, Locked};
 pub use overlay::{mount_overlay, OverlayError, Upper};

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::FlockOperation;
 use sha2::{Digest, Sha256};
 
-use crate::compression::{decompressed, Compression};
+use crate::compression::{decompressed, overlapped, Compression};
 use crate::hashing::HashingReader;
 use crate::unpack::{unpack, UnpackError, UnpackOptions};
 
@@ -428,7 +428,17 @@ impl LayerStore {
         let stream = decompressed(buffered).map_err(stream_err)?;
         let compression = stream.compression();
         let mut hashing = HashingReader::new(stream);
-        self.fill(tmp, diff_id, &mut hashing, options)?;
+        let diff = tmp.path.join(DIFF);
+        fs::create_dir(&diff).map_err(io_err("create", &diff))?;
+        let diff_fd = File::open(&diff).map_err(io_err("open", &diff))?;
+        // Inflate (and hash) on this thread while another writes the files.
+        overlapped(&mut hashing, |chunks| {
+            unpack(diff_fd.as_fd(), chunks, options)
+        })
+        .map_err(|source| StoreError::Unpack {
+            diff_id: diff_id.to_owned(),
+            source,
+        })?;
         io::copy(&mut hashing, &mut io::sink()).map_err(stream_err)?;
         let actual = hashing.digest();
         drop(hashing);

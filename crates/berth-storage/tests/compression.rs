@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use berth_storage::{decompressed, decompressed_in_thread, unpack, Compression, UnpackOptions};
+use berth_storage::{decompressed, overlapped, unpack, Compression, UnpackOptions};
 use common::{require_root, tree, Attrs, Tar, DEFAULT};
 
 fn sample() -> Vec<u8> {
@@ -103,11 +103,13 @@ fn decompressing_in_a_thread_yields_the_same_stream() {
         (gz, Compression::Gzip),
         (zst, Compression::Zstd),
     ] {
-        let mut reader =
-            decompressed_in_thread(BufReader::new(std::io::Cursor::new(data))).unwrap();
+        let mut reader = decompressed(BufReader::new(std::io::Cursor::new(data))).unwrap();
         assert_eq!(reader.compression(), kind);
-        let mut out = Vec::new();
-        reader.read_to_end(&mut out).unwrap();
+        let out = overlapped(&mut reader, |chunks| {
+            let mut out = Vec::new();
+            chunks.read_to_end(&mut out).map(|_| out)
+        })
+        .unwrap();
         assert!(out == plain, "{kind:?} stream differs");
     }
 }
@@ -118,7 +120,7 @@ fn corrupt_stream_in_a_thread_is_a_read_error() {
     let mut zst = zstd::encode_all(&plain[..], 3).unwrap();
     let mid = zst.len() / 2;
     zst[mid..].iter_mut().for_each(|b| *b = !*b);
-    let mut reader = decompressed_in_thread(BufReader::new(std::io::Cursor::new(zst))).unwrap();
-    let mut out = Vec::new();
-    assert!(reader.read_to_end(&mut out).is_err());
+    let mut reader = decompressed(BufReader::new(std::io::Cursor::new(zst))).unwrap();
+    let read = overlapped(&mut reader, |chunks| chunks.read_to_end(&mut Vec::new()));
+    assert!(read.is_err());
 }
