@@ -153,6 +153,16 @@ fn push_test_image(registry: &TestRegistry, path: &str) -> Digest {
     manifest.digest
 }
 
+/// A registry for a test that unpacks layers (which chowns: root only); `None`, with the reason
+/// printed, when either is missing.
+fn registry_as_root() -> Option<TestRegistry> {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (layer ownership)");
+        return None;
+    }
+    TestRegistry::start()
+}
+
 /// Everything under the storage root that is half-made: blob temporaries, layers in tmp/.
 fn half_made(root: &Path) -> Vec<PathBuf> {
     let storage = root.join("storage");
@@ -268,18 +278,8 @@ fn push_pull_roundtrip_keeps_digests_whiteouts_and_runs() {
     assert_eq!(data, ["z"], "the opaque directory shows lower entries");
 
     // Run a container from it.
-    let bundle = tempfile::tempdir().unwrap();
     let rt = Runtime::berth();
-    let spec = rt.run(&["spec", "--bundle", bundle.path().to_str().unwrap()]);
-    assert!(spec.status.success(), "{}", describe(&spec));
-    let config_path = bundle.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
-    config["root"]["path"] = rootfs.to_str().unwrap().into();
-    config["root"]["readonly"] = false.into();
-    config["process"]["terminal"] = false.into();
-    config["process"]["args"] = serde_json::json!(["/bin/cat", "/etc/app/b", "/data/z"]);
-    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let bundle = bundle_for(&rt, &rootfs, &["/bin/cat", "/etc/app/b", "/data/z"]);
     let id = unique_id("img");
     let _guard = rt.guard(&id);
     let run = rt
@@ -318,11 +318,7 @@ fn push_pull_roundtrip_keeps_digests_whiteouts_and_runs() {
 
 #[test]
 fn platform_is_picked_from_an_index() {
-    if !is_root() {
-        eprintln!("SKIPPED: needs root (layer ownership)");
-        return;
-    }
-    let Some(registry) = TestRegistry::start() else {
+    let Some(registry) = registry_as_root() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -360,11 +356,7 @@ fn platform_is_picked_from_an_index() {
 
 #[test]
 fn failed_pulls_say_why_in_one_line_and_store_nothing_partial() {
-    if !is_root() {
-        eprintln!("SKIPPED: needs root (layer ownership)");
-        return;
-    }
-    let Some(registry) = TestRegistry::start() else {
+    let Some(registry) = registry_as_root() else {
         return;
     };
     let pushed = push_test_image(&registry, "bb/ok:1");
@@ -589,11 +581,7 @@ fn bytes_under(dir: &Path) -> u64 {
 
 #[test]
 fn a_pull_killed_midway_is_completed_by_the_next_and_listing_meanwhile_is_safe() {
-    if !is_root() {
-        eprintln!("SKIPPED: needs root (layer ownership)");
-        return;
-    }
-    let Some(registry) = TestRegistry::start() else {
+    let Some(registry) = registry_as_root() else {
         return;
     };
     let pushed = push_big_image(&registry, "big/image:1");
