@@ -74,17 +74,17 @@ impl Images {
     /// Open the stores under `storage_root`, creating them if needed and removing what a crash
     /// left half-written.
     pub fn open(storage_root: &Path) -> Result<Images, ImagesError> {
-        // One spelling of the root, so paths recorded by one store match another's.
-        let layers = LayerStore::open(storage_root)?;
-        let storage_root =
-            &layers
-                .root()
-                .canonicalize()
-                .map_err(|source| berth_storage::StoreError::Io {
-                    step: "resolve",
-                    path: storage_root.to_path_buf(),
-                    source,
-                })?;
+        // One spelling of the root, so paths recorded by one store match another's; each
+        // store is opened (and swept of a crash's leftovers) once.
+        let io_err = |step, source| berth_storage::StoreError::Io {
+            step,
+            path: storage_root.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(storage_root).map_err(|e| io_err("create", e))?;
+        let storage_root = &storage_root
+            .canonicalize()
+            .map_err(|e| io_err("resolve", e))?;
         Ok(Images {
             root: storage_root.to_path_buf(),
             blobs: BlobStore::open(storage_root)?,
