@@ -5,8 +5,7 @@ use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use berth_engine::images::{familiar_repository, ArchiveFormat, Images, ImportOptions};
-use berth_image::Reference;
+use berth_engine::images::{ArchiveFormat, Images, ImportOptions};
 
 use crate::cli::{ImportArgs, LoadArgs, SaveArgs};
 
@@ -104,27 +103,15 @@ pub fn load(images: &Images, args: &LoadArgs) -> Result<()> {
             writeln!(
                 out,
                 "The image {} already exists, renaming the old one with ID {old} to empty string",
-                familiar(tag)
+                super::images::familiar(tag)
             )?;
         }
         if image.tags.is_empty() {
             writeln!(out, "Loaded image ID: {}", image.id)?;
         }
         for tag in &image.tags {
-            writeln!(out, "Loaded image: {}", familiar(tag))?;
+            writeln!(out, "Loaded image: {}", super::images::familiar(tag))?;
         }
     }
     Ok(())
-}
-
-/// `busybox:latest` for `docker.io/library/busybox:latest`.
-fn familiar(name: &str) -> String {
-    match name.parse::<Reference>() {
-        Ok(r) => format!(
-            "{}:{}",
-            familiar_repository(&r),
-            r.tag().unwrap_or("latest")
-        ),
-        Err(_) => name.to_owned(),
-    }
 }
