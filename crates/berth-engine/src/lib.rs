@@ -3,6 +3,7 @@
 //! arguments and prints what these functions return.
 #![forbid(unsafe_code)]
 
+pub mod containers;
 pub mod images;
 pub mod paths;
 pub mod spec;
