@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+pub use crate::cli_containers::*;
+
 /// A daemonless, Docker-compatible container engine.
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, disable_help_subcommand = true)]
@@ -12,6 +14,10 @@ pub struct Cli {
     /// $XDG_DATA_HOME/berth for a non-root user).
     #[arg(long, global = true, env = "BERTH_ROOT")]
     pub root: Option<PathBuf>,
+    /// Where runtime state (pids, sockets) is kept (default /run/berth, or
+    /// $XDG_RUNTIME_DIR/berth for a non-root user).
+    #[arg(long, global = true, env = "BERTH_RUNROOT")]
+    pub runroot: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -42,6 +48,53 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Return low-level information on Berth objects
+    Inspect(ContainerInspectArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Display system-wide information
+    Info(InfoArgs),
+    /// Show the Berth version information
+    Version(InfoArgs),
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCommand),

@@ -1,6 +1,171 @@
 //! Containers: create, start, stop, kill, remove, exec, and the exit cleanup that
 //! berth-monitor runs (see docs/monitor.md and the README's "Containers").
 
+mod config;
+mod copy;
+mod create;
+mod dirs;
+mod lifecycle;
 mod options;
+mod reconcile;
+mod remove;
+mod runtime;
+mod start;
+pub mod stop;
+pub mod attach;
+pub mod cleanup;
+pub mod exec;
+pub mod tools;
+mod volumes;
 
+use std::path::{Path, PathBuf};
+
+pub use config::{config_of, details_of, ContainerConfig, Details, OomVictim, VolumeUse};
+pub use dirs::Dirs;
 pub use options::{CreateOptions, NetworkFlags};
+pub use runtime::{Runtime, RuntimeError};
+pub use start::Started;
+pub use stop::Stopped;
+
+use crate::images::{Images, ImagesError};
+use crate::state::{Container, ContainersError, DbError, StateDb};
+
+/// Why a container operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// The image is not stored (the CLI pulls it and tries again).
+    #[error("Unable to find image '{0}' locally")]
+    NoSuchImage(String),
+    /// The image store.
+    #[error(transparent)]
+    Images(#[from] ImagesError),
+    /// The state database.
+    #[error(transparent)]
+    State(#[from] ContainersError),
+    /// Opening the state database.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The spec could not be generated.
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    /// The OCI runtime.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The container's writable layer.
+    #[error(transparent)]
+    Layer(#[from] berth_storage::ContainerError),
+    /// `--storage-opt`.
+    #[error("invalid storage option: {0}")]
+    StorageOpt(#[from] berth_storage::QuotaError),
+    /// A helper binary is missing.
+    #[error(transparent)]
+    Tool(#[from] tools::NotFound),
+    /// A file operation.
+    #[error("{step} {path}: {source}")]
+    Io {
+        /// What was being done.
+        step: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A `-v`/`--mount` or `--device` whose source is not there (docker's wording).
+    #[error("invalid mount config for type \"bind\": bind source path does not exist: {0}")]
+    BindSource(String),
+    /// A `--device` that is not a device.
+    #[error("error gathering device information while adding custom device {path:?}: {reason}")]
+    Device {
+        /// The host path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// `cp`.
+    #[error("{what}: {source}")]
+    Copy {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A flag Berth parses but cannot honour yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// `container:NAME` names a container that does not run.
+    #[error("cannot join the namespaces of container {name}: it is not running")]
+    JoinNotRunning {
+        /// The container named.
+        name: String,
+    },
+    /// berth-monitor could not start the container.
+    #[error("{0}")]
+    Start(String),
+    /// The container is not running (docker's wording).
+    #[error("Container {0} is not running")]
+    NotRunning(String),
+    /// The container is paused (docker's wording).
+    #[error("Container {0} is paused, unpause the container before stopping or killing")]
+    Paused(String),
+    /// Removing failed part-way; every failure is listed.
+    #[error("removing container {id}: {}", .failures.join("; "))]
+    Teardown {
+        /// The container.
+        id: String,
+        /// What failed.
+        failures: Vec<String>,
+    },
+}
+
+/// A mapper for I/O errors.
+pub(crate) fn io_err(
+    step: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let path = path.to_path_buf();
+    move |source| ContainerError::Io { step, path, source }
+}
+
+/// The container side of the engine: the image stores, the state database and the two roots.
+#[derive(Debug)]
+pub struct Engine {
+    /// `/var/lib/berth` or the `--root` given.
+    pub data_root: PathBuf,
+    /// `/run/berth` or the `--runroot` given.
+    pub run_root: PathBuf,
+    /// Images and container layers.
+    pub images: Images,
+    /// Container records.
+    pub db: StateDb,
+}
+
+impl Engine {
+    /// Open the stores and the database; clean up what crashed commands left behind.
+    pub fn open(data_root: &Path, run_root: &Path) -> Result<Engine, ContainerError> {
+        std::fs::create_dir_all(data_root).map_err(io_err("create", data_root))?;
+        std::fs::create_dir_all(run_root).map_err(io_err("create", run_root))?;
+        let mut engine = Engine {
+            data_root: data_root.to_path_buf(),
+            run_root: run_root.to_path_buf(),
+            images: Images::open(&crate::paths::storage_root(data_root))?,
+            db: StateDb::open(data_root)?,
+        };
+        engine.reconcile();
+        Ok(engine)
+    }
+
+    /// The directories of container `id`.
+    pub fn dirs(&self, id: &str) -> Dirs {
+        Dirs::new(&self.data_root, &self.run_root, id)
+    }
+
+    /// The runtime container `c` was created with.
+    pub fn runtime_of(&self, c: &Container) -> Runtime {
+        Runtime::at(&c.runtime_name, c.runtime_path.clone(), &self.run_root)
+    }
+
+    /// The container `what` names (ID, name or ID prefix).
+    pub fn get(&mut self, what: &str) -> Result<Container, ContainerError> {
+        Ok(self.db.get(what)?)
+    }
+}

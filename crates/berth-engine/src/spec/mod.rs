@@ -241,3 +241,14 @@ fn labels(config: Option<&serde_json::Value>, opts: &RunOptions) -> BTreeMap<Str
     labels.extend(opts.labels.clone());
     labels
 }
+
+/// The OCI resources for `r` (`berth update`), after docker's checks.
+pub fn linux_resources(r: &Resources) -> Result<oci_spec::runtime::LinuxResources, SpecError> {
+    resources::validate(r)?;
+    Ok(resources::linux_resources(r)?)
+}
+
+/// Resolve a `-u` value through the passwd and group files of `rootfs` (`berth exec -u`).
+pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, UserError> {
+    user::resolve(rootfs, spec)
+}

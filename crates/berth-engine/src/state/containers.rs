@@ -307,7 +307,7 @@ fn insert(tx: &Transaction, c: &Container, name: &str) -> rusqlite::Result<usize
         &format!(
             "INSERT INTO containers ({COLUMNS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-             ?19, ?20)"
+             ?19, ?20, ?21, ?22)"
         ),
         params![
             c.id,
@@ -330,6 +330,8 @@ fn insert(tx: &Transaction, c: &Container, name: &str) -> rusqlite::Result<usize
             Json::text(&c.labels),
             Json::text(&c.ports),
             Json::text(&c.network),
+            Json::text(&c.config),
+            Json::text(&c.details),
         ],
     )
 }
@@ -340,8 +342,8 @@ fn update(tx: &Transaction, c: &Container) -> Result<(), ContainersError> {
         "UPDATE containers SET image_id = ?2, image_name = ?3, spec_path = ?4, \
          runtime_name = ?5, runtime_path = ?6, status = ?7, pid = ?8, monitor_pid = ?9, \
          exit_code = ?10, exit_signal = ?11, oom_killed = ?12, started_at = ?13, \
-         finished_at = ?14, restart_count = ?15, labels = ?16, ports = ?17, network = ?18 \
-         WHERE id = ?1",
+         finished_at = ?14, restart_count = ?15, labels = ?16, ports = ?17, network = ?18, \
+         config = ?19, details = ?20 WHERE id = ?1",
         params![
             c.id,
             c.image_id,
@@ -361,6 +363,8 @@ fn update(tx: &Transaction, c: &Container) -> Result<(), ContainersError> {
             Json::text(&c.labels),
             Json::text(&c.ports),
             Json::text(&c.network),
+            Json::text(&c.config),
+            Json::text(&c.details),
         ],
     )
     .map_err(sql("update container"))?;

@@ -34,6 +34,10 @@ pub const MIGRATIONS: &[&str] = &[
         network       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(network))
     ) STRICT;
     CREATE INDEX containers_created ON containers (created);",
+    // 2: what the engine keeps beside the spec (config) and what it learns at run time
+    // (details: stop and OOM figures, the last error, an unfinished creation).
+    "ALTER TABLE containers ADD COLUMN config TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config));
+    ALTER TABLE containers ADD COLUMN details TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details));",
 ];
 
 /// Why the schema could not be brought up to date.

@@ -58,6 +58,10 @@ pub struct Container {
     pub ports: serde_json::Value,
     /// Network settings, JSON (placeholder until networking lands).
     pub network: serde_json::Value,
+    /// What the engine keeps beside the spec (`containers::ContainerConfig`), JSON.
+    pub config: serde_json::Value,
+    /// What it learned while running (`containers::Details`), JSON.
+    pub details: serde_json::Value,
 }
 
 impl Container {
@@ -90,6 +94,8 @@ impl Container {
             labels: serde_json::json!({}),
             ports: serde_json::json!([]),
             network: serde_json::json!({}),
+            config: serde_json::json!({}),
+            details: serde_json::json!({}),
         }
     }
 }
@@ -97,7 +103,7 @@ impl Container {
 /// The columns, in the order [`from_row`] reads them.
 pub(crate) const COLUMNS: &str = "id, name, image_id, image_name, created, spec_path, \
     runtime_name, runtime_path, status, pid, monitor_pid, exit_code, exit_signal, oom_killed, \
-    started_at, finished_at, restart_count, labels, ports, network";
+    started_at, finished_at, restart_count, labels, ports, network, config, details";
 
 /// A row read with [`COLUMNS`].
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Container> {
@@ -122,6 +128,8 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Container> {
         labels: row.get::<_, Json>(17)?.0,
         ports: row.get::<_, Json>(18)?.0,
         network: row.get::<_, Json>(19)?.0,
+        config: row.get::<_, Json>(20)?.0,
+        details: row.get::<_, Json>(21)?.0,
     })
 }
 

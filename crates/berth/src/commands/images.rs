@@ -354,3 +354,9 @@ pub fn check_reference(name: &str) -> Result<Reference> {
         Err(e) => bail!("invalid reference format: {e}"),
     }
 }
+
+/// The inspect object of the image `name` names (for `berth inspect`).
+pub fn inspect_value(images: &Images, name: &str) -> Result<Value> {
+    let image = images.resolve(name)?;
+    inspect_object(images, &image)
+}

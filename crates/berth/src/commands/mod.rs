@@ -6,3 +6,6 @@ pub mod images;
 pub mod login;
 pub mod progress;
 pub mod registry;
+pub mod containers;
+pub mod info;
+pub mod ps;

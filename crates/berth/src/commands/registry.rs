@@ -86,3 +86,29 @@ pub fn push(images: &Images, args: &PushArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// `run`'s pull of a missing image: docker's status lines on stderr. A registry on a loopback
+/// address is spoken to over plain HTTP, as docker treats 127.0.0.0/8 as insecure.
+pub fn pull_quietly(images: &Images, name: &str, platform: Option<&str>) -> Result<()> {
+    let reference = super::images::check_reference(name)?;
+    let registry = reference.registry();
+    let loopback = registry.starts_with("localhost") || registry.starts_with("127.");
+    let args = RegistryArgs {
+        tls_verify: !loopback,
+        creds: None,
+    };
+    let platform = match platform {
+        Some(p) => Some(p.parse::<Platform>().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let options = PullOptions {
+        platform,
+        client: client_options(&args, registry)?,
+    };
+    let image = images.pull(name, &options, None)?;
+    if let Some(digest) = image.repo_digests.iter().find_map(|d| d.rsplit_once('@')) {
+        eprintln!("Digest: {}", digest.1);
+    }
+    eprintln!("Status: Downloaded newer image for {}", familiar(&reference.to_string()));
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! `berth start`: mount the rootfs, start berth-monitor (which runs the runtime's `create`),
+//! record the process, attach if asked, then the runtime's `start`.
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::process::{Child, Command, Stdio};
+
+use time::OffsetDateTime;
+
+use super::config::{config_of, set_details, Details};
+use super::{attach, io_err, tools, ContainerError, Engine};
+use crate::state::{Container, Status};
+
+/// A started container.
+#[derive(Debug)]
+pub struct Started {
+    /// Its record, now running.
+    pub container: Container,
+    /// Its berth-monitor, a child of this process until this process exits: waiting for it
+    /// means waiting until the exit is recorded (and, with `--rm`, the container removed).
+    pub monitor: Child,
+    /// The attach connection, when asked for: connected before the process started, so no
+    /// output is missed.
+    pub attach: Option<OwnedFd>,
+}
+
+impl Engine {
+    /// Start container `what`; with `attach`, connect to its output first.
+    pub fn start(&mut self, what: &str, attach: bool) -> Result<Started, ContainerError> {
+        let c = self.db.get(what)?;
+        if !matches!(c.status, Status::Created | Status::Exited) {
+            return Err(ContainerError::Start(format!(
+                "container {} is {}: cannot start it",
+                c.name, c.status
+            )));
+        }
+        let config = config_of(&c);
+        let dirs = self.dirs(&c.id);
+        let runtime = self.runtime_of(&c);
+        self.images.containers.mount(&c.id)?;
+        // A runtime state left by an earlier run (or a crash) would make `create` fail.
+        let _ = runtime.run(&["delete", "--force", c.id.as_str()]);
+        let _ = fs::remove_dir_all(&dirs.run);
+        fs::create_dir_all(&dirs.run).map_err(io_err("create", &dirs.run))?;
+        fs::create_dir_all(&runtime.root).map_err(io_err("create", &runtime.root))?;
+        let monitor_path = tools::find("berth-monitor", "BERTH_MONITOR")?;
+        let self_exe = std::env::current_exe().map_err(io_err("find", "berth".as_ref()))?;
+        let (reader, writer) = std::io::pipe().map_err(io_err("pipe", &dirs.run))?;
+        let mut cmd = Command::new(&monitor_path);
+        cmd.arg("--id")
+            .arg(&c.id)
+            .arg("--runtime")
+            .arg(&runtime.path)
+            .arg("--runtime-arg=--root")
+            .arg(format!("--runtime-arg={}", runtime.root.display()))
+            .arg("--bundle")
+            .arg(&dirs.bundle)
+            .arg("--pid-file")
+            .arg(dirs.pid_file())
+            .arg("--log-path")
+            .arg(dirs.log())
+            .arg("--exit-file")
+            .arg(dirs.exit_file())
+            .arg("--attach-socket")
+            .arg(dirs.attach_socket())
+            .arg("--sync-fd")
+            .arg("1");
+        if config.tty {
+            cmd.arg("-t")
+                .arg("--console-socket")
+                .arg(dirs.console_socket());
+        }
+        if config.stdin_open {
+            cmd.arg("-i");
+        }
+        cmd.arg("--")
+            .arg(&self_exe)
+            .arg("--root")
+            .arg(&self.data_root)
+            .arg("--runroot")
+            .arg(&self.run_root)
+            .args(["container", "cleanup"])
+            .arg(&c.id);
+        cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::null());
+        let mut monitor = cmd
+            .spawn()
+            .map_err(io_err("start", &monitor_path))?;
+        drop(cmd); // closes our copy of the pipe's write end
+        let sync = read_sync(reader);
+        let pid = match sync {
+            Ok(pid) => pid,
+            Err(message) => {
+                let _ = monitor.wait();
+                let message = message.clone();
+                self.note_error(&c.id, &message);
+                return Err(ContainerError::Start(message));
+            }
+        };
+        let monitor_pid = i32::try_from(monitor.id()).unwrap_or_default();
+        let container = self.db.modify(&c.id, |r| {
+            r.status = Status::Running;
+            r.pid = Some(pid);
+            r.monitor_pid = Some(monitor_pid);
+            r.started_at = Some(OffsetDateTime::now_utc());
+            r.exit_code = Some(0);
+            r.exit_signal = None;
+            r.oom_killed = false;
+            set_details(r, &Details::default());
+            Ok::<_, ContainerError>(())
+        })?;
+        let attach = if attach {
+            Some(attach::connect(&dirs.attach_socket())?)
+        } else {
+            None
+        };
+        if let Err(e) = runtime.run(&["start", c.id.as_str()]) {
+            // The process waits in `create`; killing it lets the monitor record the exit.
+            let _ = runtime.run(&["kill", c.id.as_str(), "KILL"]);
+            self.note_error(&c.id, &e.to_string());
+            return Err(e.into());
+        }
+        Ok(Started {
+            container,
+            monitor,
+            attach,
+        })
+    }
+
+    /// Remember why a start failed (docker's `State.Error`).
+    pub(crate) fn note_error(&mut self, id: &str, message: &str) {
+        let _ = self.db.modify(id, |r| {
+            let mut details = super::details_of(r);
+            details.error = Some(message.to_owned());
+            set_details(r, &details);
+            Ok::<_, ContainerError>(())
+        });
+    }
+}
+
+/// The monitor's one line: `{"pid":N}` or `{"error":"..."}`.
+fn read_sync(mut reader: std::io::PipeReader) -> Result<i32, String> {
+    let mut text = String::new();
+    if let Err(e) = reader.read_to_string(&mut text) {
+        return Err(format!("reading from berth-monitor: {e}"));
+    }
+    let value: serde_json::Value = serde_json::from_str(text.trim())
+        .map_err(|_| format!("berth-monitor failed before reporting ({:?})", text.trim()))?;
+    if let Some(pid) = value.get("pid").and_then(|p| p.as_i64()) {
+        return i32::try_from(pid).map_err(|_| format!("berth-monitor reported pid {pid}"));
+    }
+    Err(value
+        .get("error")
+        .and_then(|e| e.as_str())
+        .unwrap_or("berth-monitor reported nothing")
+        .to_owned())
+}
