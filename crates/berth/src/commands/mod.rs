@@ -6,3 +6,4 @@ pub mod images;
 pub mod login;
 pub mod progress;
 pub mod registry;
+pub mod run_flags;
