@@ -1,11 +1,13 @@
 //! One module per group of commands; each prints docker's output.
 
 pub mod archive;
+pub mod containers;
 pub mod df;
 pub mod images;
-pub mod login;
-pub mod progress;
-pub mod registry;
-pub mod containers;
 pub mod info;
+pub mod login;
+pub mod observe;
+pub mod progress;
 pub mod ps;
+pub mod registry;
+pub mod run_flags;

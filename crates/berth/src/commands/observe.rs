@@ -1,0 +1,1 @@
+//! `logs`, `top` and `stats`.
