@@ -10,7 +10,7 @@ use berth_engine::containers::{config_of, ContainerError, CreateOptions, Engine}
 use berth_engine::spec::parse;
 use berth_engine::state::Status;
 
-use super::run_flags::{create_options, RunFlags};
+use super::run_flags::{create_options, PullPolicy, RunFlags};
 use crate::cli::{
     ContainerPruneArgs, ContainersArgs, ExecArgs, KillArgs, PortArgs, RenameArgs, RmArgs,
     RunArgs, StartArgs, StopArgs, UpdateArgs,
@@ -92,8 +92,11 @@ fn create_pulling(
     opts: &CreateOptions,
     flags: &RunFlags,
 ) -> Result<berth_engine::state::Container> {
+    if flags.pull == PullPolicy::Always {
+        super::registry::pull_quietly(&engine.images, &opts.image, opts.platform.as_deref())?;
+    }
     match engine.create(opts) {
-        Err(ContainerError::NoSuchImage(name)) if flags.pull.as_deref() != Some("never") => {
+        Err(ContainerError::NoSuchImage(name)) if flags.pull == PullPolicy::Missing => {
             eprintln!("Unable to find image '{name}' locally");
             super::registry::pull_quietly(&engine.images, &name, opts.platform.as_deref())?;
             Ok(engine.create(opts)?)
