@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod images;
+pub mod observe;
 pub mod paths;
 pub mod spec;
 pub mod state;
