@@ -14,3 +14,6 @@ fn serialize_time<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&logs::format_timestamp(*time))
 }
+
+#[cfg(test)]
+mod testutil;
