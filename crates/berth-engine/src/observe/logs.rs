@@ -344,7 +344,7 @@ pub fn copy_logs(
         if options.until.is_some_and(|until| line.time > until) {
             return Ok(false);
         }
-        if !options.since.is_some_and(|since| line.time < since) {
+        if options.since.is_none_or(|since| line.time >= since) {
             write_line(line, options.timestamps, stdout, stderr)?;
             summary.lines += 1;
         }
@@ -353,7 +353,21 @@ pub fn copy_logs(
     // What is there now: all of it, or the last `tail` lines.
     let mut history: VecDeque<LogLine> = VecDeque::new();
     let mut go_on = true;
-    while let Some(line) = reader.next_line()? {
+    // Without follow, a partial line left at the end is the last line of the history.
+    let mut partials = Vec::new();
+    loop {
+        let line = match reader.next_line()? {
+            Some(line) => line,
+            None if !options.follow && partials.is_empty() => {
+                partials = reader.take_partials();
+                if partials.is_empty() {
+                    break;
+                }
+                partials.remove(0)
+            }
+            None if !partials.is_empty() => partials.remove(0),
+            None => break,
+        };
         match options.tail {
             Some(0) => {}
             Some(n) => {

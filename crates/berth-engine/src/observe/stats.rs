@@ -357,13 +357,7 @@ impl Sampler {
 }
 
 /// The row for `now`, with rates against `prev` when there is one.
-fn compute(
-    host: &Host,
-    id: &str,
-    name: &str,
-    prev: Option<&Snapshot>,
-    now: &Snapshot,
-) -> StatsRow {
+fn compute(host: &Host, id: &str, name: &str, prev: Option<&Snapshot>, now: &Snapshot) -> StatsRow {
     let s = &now.stats;
     let interval_ns = prev.map(|p| {
         u64::try_from(now.at.saturating_duration_since(p.at).as_nanos()).unwrap_or(u64::MAX)
@@ -438,7 +432,11 @@ fn percent_of(part: u64, whole: u64) -> f64 {
 
 /// The CPUs a container may use: the smallest of quota/period, the cpuset's size and the
 /// host's CPUs.
-pub fn cpu_limit(quota: Option<CpuQuota>, cpuset_cpus: usize, host_cpus: u32) -> (f64, CpuLimitSource) {
+pub fn cpu_limit(
+    quota: Option<CpuQuota>,
+    cpuset_cpus: usize,
+    host_cpus: u32,
+) -> (f64, CpuLimitSource) {
     let mut limit = (f64::from(host_cpus.max(1)), CpuLimitSource::Host);
     if cpuset_cpus > 0 && (cpuset_cpus as f64) < limit.0 {
         limit = (cpuset_cpus as f64, CpuLimitSource::Cpuset);
@@ -583,7 +581,15 @@ pub struct StatsDisplay {
 
 /// The fields of [`StatsDisplay`] by their docker names, in docker's default table order.
 pub const DISPLAY_FIELDS: [&str; 9] = [
-    "Container", "Name", "ID", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
+    "Container",
+    "Name",
+    "ID",
+    "CPUPerc",
+    "MemUsage",
+    "MemPerc",
+    "NetIO",
+    "BlockIO",
+    "PIDs",
 ];
 
 impl StatsDisplay {

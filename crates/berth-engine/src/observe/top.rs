@@ -151,7 +151,11 @@ pub fn top_of(
     let root = &options.proc_root;
     let first: HashMap<i32, Stat> = list()?
         .into_iter()
-        .filter_map(|pid| read_stat(root, pid).transpose().map(|s| s.map(|s| (pid, s))))
+        .filter_map(|pid| {
+            read_stat(root, pid)
+                .transpose()
+                .map(|s| s.map(|s| (pid, s)))
+        })
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
     sleep(options.interval);
@@ -172,7 +176,9 @@ pub fn top_of(
             .get(&pid)
             .filter(|b| b.starttime == stat.starttime)
             .map_or(0, |b| b.ticks());
-        rows.push(row(&stat, &details, before, wall, &users, &system, now, options));
+        rows.push(row(
+            &stat, &details, before, wall, &users, &system, now, options,
+        ));
     }
     rows.sort_by_key(|r| r.pid);
     Ok(rows)
@@ -206,8 +212,8 @@ fn row(
     };
     let start_ns = i128::from(system.boot_time) * 1_000_000_000
         + i128::from(stat.starttime) * 1_000_000_000 / i128::from(hz);
-    let start_time = OffsetDateTime::from_unix_timestamp_nanos(start_ns)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let start_time =
+        OffsetDateTime::from_unix_timestamp_nanos(start_ns).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let cmd = if details.cmdline.is_empty() {
         format!("[{}]", stat.comm)
     } else {
@@ -430,7 +436,12 @@ impl System {
 /// ps's TIME: `HH:MM:SS`, with `D-` in front past a day.
 pub fn cpu_time(secs: u64) -> String {
     let (days, rest) = (secs / 86_400, secs % 86_400);
-    let hms = format!("{:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
+    let hms = format!(
+        "{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
     if days > 0 {
         format!("{days}-{hms}")
     } else {

@@ -57,7 +57,10 @@ fn quota_files_and_cpu_limit() {
     assert_eq!(parse_cpu_max("max 100000\n"), None);
     assert_eq!(parse_cpu_max("50000 100000\n"), Some(q(50_000, 100_000)));
     assert_eq!(parse_v1_quota("-1\n", "100000\n"), None);
-    assert_eq!(parse_v1_quota("150000\n", "100000\n"), Some(q(150_000, 100_000)));
+    assert_eq!(
+        parse_v1_quota("150000\n", "100000\n"),
+        Some(q(150_000, 100_000))
+    );
     assert_eq!(cpu_limit(None, 0, 2), (2.0, CpuLimitSource::Host));
     assert_eq!(cpu_limit(None, 2, 2), (2.0, CpuLimitSource::Host));
     assert_eq!(cpu_limit(None, 1, 2), (1.0, CpuLimitSource::Cpuset));
@@ -213,13 +216,7 @@ fn display_of_a_primed_row_without_network() {
         quota: None,
         net: Err(NoNet::HostNetwork),
     };
-    let row = compute(
-        &host,
-        "0123456789abcdef0123",
-        "",
-        None,
-        &snap,
-    );
+    let row = compute(&host, "0123456789abcdef0123", "", None, &snap);
     assert!(row.memory.limit_is_host);
     let d = StatsDisplay::new(&row, "0123456789ab", true);
     assert_eq!(d.cpu_perc, "--");
@@ -308,11 +305,19 @@ impl FakeHost {
 fn sampler_on_a_fake_hybrid_host() {
     let fake = FakeHost::hybrid();
     fake.write("cpuacct", "cpuacct.usage_percpu", "100000000 0\n");
-    fake.write("cpu", "cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 5000\n");
+    fake.write(
+        "cpu",
+        "cpu.stat",
+        "nr_periods 10\nnr_throttled 2\nthrottled_time 5000\n",
+    );
     fake.write("cpu", "cpu.cfs_quota_us", "150000\n");
     fake.write("cpu", "cpu.cfs_period_us", "100000\n");
     fake.write("cpuset", "cpuset.effective_cpus", "0-1\n");
-    fake.write("memory", "memory.usage_in_bytes", &format!("{}\n", 100 * MIB));
+    fake.write(
+        "memory",
+        "memory.usage_in_bytes",
+        &format!("{}\n", 100 * MIB),
+    );
     fake.write("memory", "memory.limit_in_bytes", "9223372036854771712\n");
     fake.write(
         "memory",
@@ -343,37 +348,69 @@ fn sampler_on_a_fake_hybrid_host() {
     let first = first[0].as_ref().unwrap();
     assert_eq!(first.cpu.percent, None);
     fake.write("cpuacct", "cpuacct.usage_percpu", "200000000 100000000\n");
-    fake.write("cpu", "cpu.stat", "nr_periods 20\nnr_throttled 5\nthrottled_time 9000\n");
+    fake.write(
+        "cpu",
+        "cpu.stat",
+        "nr_periods 20\nnr_throttled 5\nthrottled_time 9000\n",
+    );
     let rows = sampler.sample(std::slice::from_ref(&target));
     let row = rows[0].as_ref().unwrap();
     assert!(row.cpu.percent.is_some_and(|p| p > 0.0), "{row:?}");
     assert_eq!(row.cpu.usage_ns, 300_000_000);
-    assert_eq!((row.cpu.limit_cpus, row.cpu.limit_source), (1.5, CpuLimitSource::Quota));
+    assert_eq!(
+        (row.cpu.limit_cpus, row.cpu.limit_source),
+        (1.5, CpuLimitSource::Quota)
+    );
     assert_eq!(row.cpu.throttled_periods_delta, Some(3));
     assert_eq!(row.cpu.throttled_time_delta_ns, Some(4000));
     let m = &row.memory;
     assert_eq!(m.working_set, 70 * MIB);
     assert_eq!((m.anon, m.file, m.shmem), (60 * MIB, 40 * MIB, 4 * MIB));
     assert_eq!((m.limit, m.limit_is_host), (4 * GIB, true));
-    assert_eq!(row.net, Ok(NetIo { rx_bytes: 2048, tx_bytes: 1024 }));
-    assert_eq!(row.block_io, BlockIo { read_bytes: 4096, write_bytes: 8192 });
+    assert_eq!(
+        row.net,
+        Ok(NetIo {
+            rx_bytes: 2048,
+            tx_bytes: 1024
+        })
+    );
+    assert_eq!(
+        row.block_io,
+        BlockIo {
+            read_bytes: 4096,
+            write_bytes: 8192
+        }
+    );
     assert_eq!(row.pids, 7);
 }
 
 #[test]
 fn sampler_on_a_fake_v2_host_and_a_vanished_cgroup() {
     let fake = FakeHost::v2();
-    fake.write("", "cpu.stat", "usage_usec 1000\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n");
+    fake.write(
+        "",
+        "cpu.stat",
+        "usage_usec 1000\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
+    );
     fake.write("", "cpu.max", "50000 100000\n");
     fake.write("", "memory.current", &format!("{}\n", 50 * MIB));
     fake.write("", "memory.max", &format!("{}\n", 100 * MIB));
     fake.write(
         "",
         "memory.stat",
-        &format!("anon {}\nfile {}\nshmem 0\ninactive_file {}\n", 30 * MIB, 20 * MIB, 15 * MIB),
+        &format!(
+            "anon {}\nfile {}\nshmem 0\ninactive_file {}\n",
+            30 * MIB,
+            20 * MIB,
+            15 * MIB
+        ),
     );
     fake.write("", "pids.current", "2\n");
-    fake.write("", "io.stat", "8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=2\n");
+    fake.write(
+        "",
+        "io.stat",
+        "8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=2\n",
+    );
     let target = Target::from_path(&fake.layout, "/c1", "c1", "two", None).unwrap();
     let gone = Target::from_path(&fake.layout, "/nope", "nope", "gone", None).unwrap();
     let mut sampler = Sampler::with_host(
@@ -386,12 +423,24 @@ fn sampler_on_a_fake_v2_host_and_a_vanished_cgroup() {
     let rows = sampler.sample_pair(&[target, gone], Duration::from_millis(10));
     let row = rows[0].as_ref().unwrap();
     assert_eq!(row.cpu.percent, Some(0.0));
-    assert_eq!((row.cpu.limit_cpus, row.cpu.limit_source), (0.5, CpuLimitSource::Quota));
+    assert_eq!(
+        (row.cpu.limit_cpus, row.cpu.limit_source),
+        (0.5, CpuLimitSource::Quota)
+    );
     assert_eq!(row.memory.working_set, 35 * MIB);
-    assert_eq!((row.memory.limit, row.memory.limit_is_host), (100 * MIB, false));
+    assert_eq!(
+        (row.memory.limit, row.memory.limit_is_host),
+        (100 * MIB, false)
+    );
     assert_eq!(row.memory.percent, 35.0);
     assert_eq!(row.net, Err(NoNet::NoPid));
-    assert_eq!(row.block_io, BlockIo { read_bytes: 101, write_bytes: 202 });
+    assert_eq!(
+        row.block_io,
+        BlockIo {
+            read_bytes: 101,
+            write_bytes: 202
+        }
+    );
     assert_eq!(row.pids, 2);
     // A cgroup without files reads as zeros (berth-cgroups treats missing files as 0).
     let gone = rows[1].as_ref().unwrap();

@@ -4,7 +4,15 @@ use std::cell::Cell;
 use tempfile::TempDir;
 use time::macros::datetime;
 
-fn stat_line(pid: i32, comm: &str, ppid: i32, tty: u32, utime: u64, stime: u64, start: u64) -> String {
+fn stat_line(
+    pid: i32,
+    comm: &str,
+    ppid: i32,
+    tty: u32,
+    utime: u64,
+    stime: u64,
+    start: u64,
+) -> String {
     format!(
         "{pid} ({comm}) S {ppid} {pid} {pid} {tty} -1 4194560 100 0 0 0 {utime} {stime} 0 0 20 0 1 0 {start} 2000000 300 18446744073709551615\n"
     )
@@ -39,14 +47,29 @@ fn small_formatters() {
     assert_eq!(cpu_time(3 * 3600 + 25 * 60 + 7), "03:25:07");
     assert_eq!(cpu_time(2 * 86_400 + 61), "2-00:01:01");
     let now = datetime!(2026-11-29 13:01:06 UTC);
-    assert_eq!(stime(datetime!(2026-11-29 09:05:00 UTC), now, UtcOffset::UTC), "09:05");
-    assert_eq!(stime(datetime!(2026-06-03 09:05:00 UTC), now, UtcOffset::UTC), "Jun03");
-    assert_eq!(stime(datetime!(2025-12-31 23:00:00 UTC), now, UtcOffset::UTC), "2025");
+    assert_eq!(
+        stime(datetime!(2026-11-29 09:05:00 UTC), now, UtcOffset::UTC),
+        "09:05"
+    );
+    assert_eq!(
+        stime(datetime!(2026-06-03 09:05:00 UTC), now, UtcOffset::UTC),
+        "Jun03"
+    );
+    assert_eq!(
+        stime(datetime!(2025-12-31 23:00:00 UTC), now, UtcOffset::UTC),
+        "2025"
+    );
     let plus2 = UtcOffset::from_hms(2, 0, 0).unwrap();
-    assert_eq!(stime(datetime!(2026-11-29 09:05:00 UTC), now, plus2), "11:05");
-    assert_eq!(join_cmdline(b"sleep\0100\0"), "sleep 100");
+    assert_eq!(
+        stime(datetime!(2026-11-29 09:05:00 UTC), now, plus2),
+        "11:05"
+    );
+    assert_eq!(join_cmdline(b"sleep\x00100\x00"), "sleep 100");
     assert_eq!(join_cmdline(b""), "");
-    assert_eq!(parse_status_uid("Name:\tx\nUid:\t1000\t33\t33\t33\n"), Some(33));
+    assert_eq!(
+        parse_status_uid("Name:\tx\nUid:\t1000\t33\t33\t33\n"),
+        Some(33)
+    );
     let users = Users::parse("root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33::/:/bin/false\nbad\ntoor:x:0:0::/:/bin/sh\n");
     assert_eq!(users.name(0), "root");
     assert_eq!(users.name(33), "www-data");
@@ -65,12 +88,21 @@ fn processes_from_a_fake_proc() {
     // Booted at 1_800_000_000, up 1000 s; clock ticks 100 Hz.
     write("stat", b"cpu  1 2 3\nbtime 1800000000\n");
     write("uptime", b"1000.00 1800.00\n");
-    write("100/stat", stat_line(100, "sh", 1, 34816, 3000, 1000, 50_000).as_bytes());
+    write(
+        "100/stat",
+        stat_line(100, "sh", 1, 34816, 3000, 1000, 50_000).as_bytes(),
+    );
     write("100/status", b"Name:\tsh\nUid:\t0\t0\t0\t0\n");
     write("100/statm", b"1000 250 100 1 0 50 0\n");
     write("100/cmdline", b"sh\0-c\0while :; do :; done\0");
-    write("200/stat", stat_line(200, "kworker", 100, 0, 0, 0, 90_000).as_bytes());
-    write("200/status", b"Name:\tkworker\nUid:\t4242\t4242\t4242\t4242\n");
+    write(
+        "200/stat",
+        stat_line(200, "kworker", 100, 0, 0, 0, 90_000).as_bytes(),
+    );
+    write(
+        "200/status",
+        b"Name:\tkworker\nUid:\t4242\t4242\t4242\t4242\n",
+    );
     write("200/statm", b"0 0 0 0 0 0 0\n");
     write("200/cmdline", b"");
     let passwd = tmp.path().join("passwd");
@@ -90,7 +122,10 @@ fn processes_from_a_fake_proc() {
             if calls.get() == 2 {
                 // 0.5 s more CPU time for pid 100 during the interval; 300 (listed only now)
                 // vanished before it could be read.
-                write("100/stat", stat_line(100, "sh", 1, 34816, 3040, 1010, 50_000).as_bytes());
+                write(
+                    "100/stat",
+                    stat_line(100, "sh", 1, 34816, 3040, 1010, 50_000).as_bytes(),
+                );
             }
             Ok(vec![100, 200, 300])
         },
@@ -99,8 +134,15 @@ fn processes_from_a_fake_proc() {
     .unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     let sh = &rows[0];
-    assert_eq!((sh.pid, sh.ppid, sh.uid, sh.user.as_str()), (100, 1, 0, "root"));
-    assert!(sh.cpu_percent > 100.0 && sh.cpu_percent <= 250.0, "{}", sh.cpu_percent);
+    assert_eq!(
+        (sh.pid, sh.ppid, sh.uid, sh.user.as_str()),
+        (100, 1, 0, "root")
+    );
+    assert!(
+        sh.cpu_percent > 100.0 && sh.cpu_percent <= 250.0,
+        "{}",
+        sh.cpu_percent
+    );
     assert_eq!(sh.rss_bytes, 250 * 4096);
     assert_eq!(sh.tty, "pts/0");
     // 40.5 s of CPU over the 500 s since it started (at 500 s after boot).
@@ -114,7 +156,10 @@ fn processes_from_a_fake_proc() {
     assert_eq!(columns[8], "1000");
     assert_eq!(columns[9], "sh -c while :; do :; done");
     let kw = &rows[1];
-    assert_eq!((kw.user.as_str(), kw.cmd.as_str(), kw.tty.as_str()), ("4242", "[kworker]", "?"));
+    assert_eq!(
+        (kw.user.as_str(), kw.cmd.as_str(), kw.tty.as_str()),
+        ("4242", "[kworker]", "?")
+    );
     assert_eq!(kw.cpu_percent, 0.0);
     assert_eq!(TOP_COLUMNS.len(), columns.len());
 }
