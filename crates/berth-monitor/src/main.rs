@@ -20,7 +20,6 @@ struct Prepared {
     signals: SignalFd,
     log: LogWriter,
     attach: Attach,
-    console: Option<ConsoleSocket>,
 }
 
 fn main() -> ExitCode {
@@ -66,18 +65,18 @@ fn start(args: &Args) -> anyhow::Result<(Prepared, Started)> {
         _ => None,
     };
     let started = create::create(args, console.as_ref())?;
+    // The pty master has arrived (or create failed): the console socket is done with.
+    drop(console);
     let prepared = Prepared {
         signals,
         log,
         attach,
-        console,
     };
     Ok((prepared, started))
 }
 
 /// Run until the container exits, record it, and hand over to the exit command.
 fn supervise(args: &Args, prepared: Prepared, started: Started) -> anyhow::Result<()> {
-    drop(prepared.console);
     let mut monitor = Monitor::new(
         prepared.signals,
         prepared.attach,
