@@ -5,7 +5,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
-use rustix::net::{SocketFlags, SocketType};
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketFlags, SocketType};
 
 use crate::unixsock::{self, SockError};
 
@@ -50,13 +53,28 @@ impl ConsoleSocket {
             Err(Errno::AGAIN) => return Err(ConsoleError::NotConnected),
             Err(e) => return Err(ConsoleError::Io(e.into())),
         };
-        let mut buf = [0u8; 256];
-        match berth_sys::recv_fd(conn.as_fd(), &mut buf) {
-            Ok((_, Some(fd))) => Ok(fd),
-            Ok((_, None)) => Err(ConsoleError::NoFd),
-            Err(e) => Err(ConsoleError::Io(e)),
-        }
+        receive_fd(&conn)
     }
+}
+
+/// One message from `conn`, and the first descriptor passed with it (SCM_RIGHTS).
+fn receive_fd(conn: &OwnedFd) -> Result<OwnedFd, ConsoleError> {
+    let mut buf = [0u8; 256];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    rustix::net::recvmsg(
+        conn.as_fd(),
+        &mut iov,
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| ConsoleError::Io(e.into()))?;
+    let fd = control.drain().find_map(|msg| match msg {
+        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+        _ => None,
+    });
+    fd.ok_or(ConsoleError::NoFd)
 }
 
 impl Drop for ConsoleSocket {

@@ -56,7 +56,8 @@ fn main() -> ExitCode {
 fn start(args: &Args) -> anyhow::Result<(Prepared, Started)> {
     // EPERM: already a process group leader, hence a session leader's peer; harmless.
     let _ = nix::unistd::setsid();
-    berth_sys::set_child_subreaper().context("PR_SET_CHILD_SUBREAPER")?;
+    let me = rustix::process::getpid();
+    rustix::process::set_child_subreaper(Some(me)).context("PR_SET_CHILD_SUBREAPER")?;
     let signals = monitor::block_signals()?;
     let log = LogWriter::open(&args.log_path)?;
     let attach = Attach::bind(&args.attach_socket)?;

@@ -257,7 +257,13 @@ impl Monitor {
             }
             Frame::Resize { rows, cols } => {
                 if let Some(tty) = &self.tty {
-                    let _ = berth_sys::set_window_size(tty.as_fd(), rows, cols);
+                    let size = rustix::termios::Winsize {
+                        ws_row: rows,
+                        ws_col: cols,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
+                    let _ = rustix::termios::tcsetwinsize(tty, size);
                 }
             }
             Frame::Nothing => {}

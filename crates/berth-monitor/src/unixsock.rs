@@ -34,9 +34,9 @@ pub fn listen(path: &Path, kind: SocketType) -> Result<OwnedFd, SockError> {
     let fd = rustix::net::socket_with(AddressFamily::UNIX, kind, flags, None)
         .map_err(|e| SockError::Socket(e.into()))?;
     let _ = std::fs::remove_file(path);
-    let old = berth_sys::set_umask(0o177);
+    let old = rustix::process::umask(Mode::from_raw_mode(0o177));
     let bound = bind(&fd, path);
-    berth_sys::set_umask(old);
+    rustix::process::umask(old);
     bound.map_err(|source| SockError::Bind {
         path: path.to_owned(),
         source,

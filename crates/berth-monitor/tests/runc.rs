@@ -29,6 +29,12 @@ fn runc() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The binary under test: `$BERTH_MONITOR` (e.g. the static musl release build), else this
+/// build's.
+fn monitor_binary() -> OsString {
+    std::env::var_os("BERTH_MONITOR").unwrap_or_else(|| env!("CARGO_BIN_EXE_berth-monitor").into())
+}
+
 fn locked_output(cmd: &mut Command) -> std::process::Output {
     let _guard = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
     cmd.output().expect("running a command")
@@ -139,7 +145,7 @@ impl Case {
         let child = Command::new("sh")
             .arg("-c")
             .arg(script)
-            .arg(env!("CARGO_BIN_EXE_berth-monitor"))
+            .arg(monitor_binary())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
