@@ -115,6 +115,8 @@ impl Attach {
 
     /// Send the exit frame, then close every client and the socket (which is unlinked).
     pub fn finish(mut self, exit_code: i32) {
+        // Clients still in the listen backlog get the exit frame too.
+        while let Ok(Some(_)) = self.accept() {}
         self.broadcast(EXIT, exit_code.to_string().as_bytes());
     }
 }

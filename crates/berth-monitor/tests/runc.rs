@@ -484,7 +484,7 @@ fn create_failure_reports_the_runtime_error() {
 }
 
 /// Not an assertion on the figure (debug builds are larger): prints the idle VmRSS of a
-/// monitor supervising `sleep`, for the README's release measurement see `scripts`.
+/// monitor supervising `sleep` (the README's release figures come from measure-rss.sh).
 #[test]
 fn idle_rss_is_small() {
     let Some(mut c) = Case::new("rss", &["sleep", "100"], false) else {
