@@ -349,7 +349,7 @@ impl Client {
 
 #[test]
 fn pipes_logs_exit_code_and_exit_command() {
-    let script = "echo out1; echo err1 >&2; printf part; sleep 0.1; echo; printf tail; exit 3";
+    let script = "echo out1; echo err1 >&2; printf part; sleep 0.3; echo; printf tail; exit 3";
     let Some(mut c) = Case::new("pipes", &["sh", "-c", script], false) else {
         return;
     };
@@ -371,7 +371,7 @@ fn pipes_logs_exit_code_and_exit_command() {
     };
     let pair = |t: &str, x: &str| (t.to_owned(), x.to_owned());
     assert_eq!(of("stderr"), vec![pair("F", "err1")]);
-    // "part" was printed without a newline, the newline came 0.1 s later, then "tail".
+    // "part" was printed without a newline, the newline came 0.3 s later, then "tail".
     let out = of("stdout");
     assert_eq!(out.first(), Some(&pair("F", "out1")), "{records:?}");
     assert!(out.contains(&pair("P", "part")), "{records:?}");
