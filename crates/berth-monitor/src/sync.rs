@@ -29,6 +29,10 @@ impl SyncPipe {
             // Closing a number we do not own is fine only because nothing else in this
             // process has opened a descriptor yet (this runs first in main).
             let _ = nix::unistd::close(fd);
+        } else if let Ok(null) = OpenOptions::new().write(true).open("/dev/null") {
+            // The engine may pass the pipe as stdout (std spawns with no other fds): put
+            // /dev/null in its place, so the pipe closes when the report is written.
+            let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd);
         }
         SyncPipe(file)
     }
