@@ -89,32 +89,53 @@ pub struct RunFlags {
     #[arg(long = "stop-signal", value_name = "string")]
     pub stop_signal: Option<String>,
     /// Timeout (in seconds) to stop a container
-    #[arg(long = "stop-timeout", value_name = "int", allow_negative_numbers = true)]
+    #[arg(
+        long = "stop-timeout",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
     pub stop_timeout: Option<String>,
 
     /// Memory limit
     #[arg(short, long, value_name = "bytes")]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
-    #[arg(long = "memory-swap", value_name = "bytes", allow_negative_numbers = true)]
+    #[arg(
+        long = "memory-swap",
+        value_name = "bytes",
+        allow_negative_numbers = true
+    )]
     pub memory_swap: Option<String>,
     /// Memory soft limit
     #[arg(long = "memory-reservation", value_name = "bytes")]
     pub memory_reservation: Option<String>,
     /// Tune container memory swappiness (0 to 100) (default -1)
-    #[arg(long = "memory-swappiness", value_name = "int", allow_negative_numbers = true)]
+    #[arg(
+        long = "memory-swappiness",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
     pub memory_swappiness: Option<String>,
     /// Disable OOM Killer
     #[arg(long = "oom-kill-disable", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub oom_kill_disable: bool,
     /// Tune host's OOM preferences (-1000 to 1000)
-    #[arg(long = "oom-score-adj", value_name = "int", allow_negative_numbers = true)]
+    #[arg(
+        long = "oom-score-adj",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
     pub oom_score_adj: Option<String>,
     /// Number of CPUs
     #[arg(long, value_name = "decimal")]
     pub cpus: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(short = 'c', long = "cpu-shares", value_name = "int", allow_negative_numbers = true)]
+    #[arg(
+        short = 'c',
+        long = "cpu-shares",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
     pub cpu_shares: Option<String>,
     /// Limit CPU CFS (Completely Fair Scheduler) period
     #[arg(long = "cpu-period", value_name = "int", allow_negative_numbers = true)]
@@ -462,9 +483,10 @@ pub enum FlagError {
 
 impl fmt::Display for FlagError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flag_error = |f: &mut fmt::Formatter<'_>, flag: &str, value: &str, why: &dyn fmt::Display| {
-            write!(f, "invalid argument {value:?} for {flag:?} flag: {why}")
-        };
+        let flag_error =
+            |f: &mut fmt::Formatter<'_>, flag: &str, value: &str, why: &dyn fmt::Display| {
+                write!(f, "invalid argument {value:?} for {flag:?} flag: {why}")
+            };
         match self {
             FlagError::Memory {
                 flag,
@@ -495,7 +517,10 @@ impl fmt::Display for FlagError {
             FlagError::Tmpfs { source, .. } => write!(f, "{source}"),
             FlagError::Restart { reason, .. } => write!(f, "{reason}"),
             FlagError::RestartWithRm => {
-                write!(f, "conflicting options: cannot specify both --restart and --rm")
+                write!(
+                    f,
+                    "conflicting options: cannot specify both --restart and --rm"
+                )
             }
         }
     }
@@ -671,11 +696,12 @@ fn create_options_with(
         run.sysctls.insert(key, v);
     }
     for value in &flags.tmpfs {
-        run.tmpfs
-            .push(parse_mount::tmpfs(value).map_err(|source| FlagError::Tmpfs {
+        run.tmpfs.push(
+            parse_mount::tmpfs(value).map_err(|source| FlagError::Tmpfs {
                 value: value.clone(),
                 source,
-            })?);
+            })?,
+        );
     }
     let mut volumes = Vec::new();
     for value in &flags.volume {
@@ -725,9 +751,21 @@ fn create_options_with(
         run,
         volumes,
         devices,
-        device_read_bps: throttles(&flags.device_read_bps, "--device-read-bps", parse::throttle_bps)?,
-        device_write_bps: throttles(&flags.device_write_bps, "--device-write-bps", parse::throttle_bps)?,
-        device_read_iops: throttles(&flags.device_read_iops, "--device-read-iops", parse::throttle_iops)?,
+        device_read_bps: throttles(
+            &flags.device_read_bps,
+            "--device-read-bps",
+            parse::throttle_bps,
+        )?,
+        device_write_bps: throttles(
+            &flags.device_write_bps,
+            "--device-write-bps",
+            parse::throttle_bps,
+        )?,
+        device_read_iops: throttles(
+            &flags.device_read_iops,
+            "--device-read-iops",
+            parse::throttle_iops,
+        )?,
         device_write_iops: throttles(
             &flags.device_write_iops,
             "--device-write-iops",
@@ -765,7 +803,10 @@ fn create_options_with(
 }
 
 /// `--env-file` entries first, then `-e` (docker's order: `-e` overrides the files).
-fn env(flags: &RunFlags, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, FlagError> {
+fn env(
+    flags: &RunFlags,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, FlagError> {
     let mut env = Vec::new();
     for path in &flags.env_file {
         env.extend(read_kv_file("--env-file", path, lookup)?);
@@ -804,7 +845,10 @@ fn labels(flags: &RunFlags) -> Result<BTreeMap<String, String>, FlagError> {
         entries.extend(read_kv_file("--label-file", path, &|_| None)?);
     }
     for value in &flags.label {
-        let key = value.split_once('=').map_or(value.as_str(), |(k, _)| k).trim();
+        let key = value
+            .split_once('=')
+            .map_or(value.as_str(), |(k, _)| k)
+            .trim();
         let reason = if key.is_empty() {
             Some(format!("invalid label '{value}': empty name"))
         } else if key.contains(char::is_whitespace) {
