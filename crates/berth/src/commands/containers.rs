@@ -97,8 +97,8 @@ fn create_pulling(
     }
     match engine.create(opts) {
         Err(ContainerError::NoSuchImage(name)) if flags.pull == PullPolicy::Missing => {
-            eprintln!("Unable to find image '{name}' locally");
-            super::registry::pull_quietly(&engine.images, &name, opts.platform.as_deref())?;
+            super::registry::pull_quietly(&engine.images, &name, opts.platform.as_deref())
+                .with_context(|| format!("Unable to find image '{name}' locally, and pulling it failed"))?;
             Ok(engine.create(opts)?)
         }
         other => Ok(other?),

@@ -106,6 +106,7 @@ pub fn pull_quietly(images: &Images, name: &str, platform: Option<&str>) -> Resu
         client: client_options(&args, registry)?,
     };
     let image = images.pull(name, &options, None)?;
+    eprintln!("Unable to find image '{name}' locally");
     if let Some(digest) = image.repo_digests.iter().find_map(|d| d.rsplit_once('@')) {
         eprintln!("Digest: {}", digest.1);
     }

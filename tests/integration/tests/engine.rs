@@ -1,0 +1,417 @@
+//! `berth` end to end, as root on the real kernel: run, create, start, stop, kill, rm, ps,
+//! inspect, logs, exec, wait, pause, update, top, stats, cp, rename, prune, with berth-init
+//! and berth-monitor, against a busybox image imported into a private root. Every test
+//! removes what it made (its own data and run roots) even when it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_integration_tests::{bin_dir, have, is_root, need_root, skip};
+
+/// A private berth (its own data and run roots) with a busybox image `bb`.
+struct Berth {
+    dir: tempfile::TempDir,
+}
+
+impl Berth {
+    fn new() -> Berth {
+        let dir = tempfile::Builder::new().prefix("be").tempdir_in("/tmp").unwrap();
+        let b = Berth { dir };
+        let rootfs = b.dir.path().join("rootfs");
+        busybox_rootfs(&rootfs);
+        let tar = b.dir.path().join("bb.tar");
+        let out = Command::new("tar")
+            .args(["-C", rootfs.to_str().unwrap(), "-cf", tar.to_str().unwrap(), "."])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        b.ok(&["import", tar.to_str().unwrap(), "bb:latest"]);
+        b
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin_dir().join("berth"));
+        cmd.arg("--root")
+            .arg(self.data())
+            .arg("--runroot")
+            .arg(self.dir.path().join("run"))
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Run, assert success, return stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "berth {args:?}: {}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn inspect(&self, name: &str, template: &str) -> String {
+        self.ok(&["inspect", "-f", template, name]).trim().to_owned()
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.ok(&["ps", "-aq", "--no-trunc"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        for id in self.ids_quiet() {
+            let _ = self.run(&["rm", "-f", "-v", &id]);
+        }
+        // Unmount anything still mounted under the root before the tempdir goes.
+        let root = self.dir.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for line in mounts.lines() {
+            if let Some(point) = line.split(' ').nth(4) {
+                if point.starts_with(&root) {
+                    let _ = Command::new("umount").args(["-l", point]).status();
+                }
+            }
+        }
+    }
+}
+
+impl Berth {
+    fn ids_quiet(&self) -> Vec<String> {
+        let out = self.run(&["ps", "-aq", "--no-trunc"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A busybox root filesystem with users and groups.
+fn busybox_rootfs(root: &Path) {
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::write(root.join("data/seed"), "from the image\n").unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    for tool in [
+        "sh", "ls", "cat", "echo", "sleep", "ps", "id", "head", "dd", "mkdir", "env", "true",
+        "false", "kill", "hostname", "pwd", "tail", "trap", "stty", "wc", "yes",
+    ] {
+        std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nwww:x:1000:1000::/home/www:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nwww:x:1000:\nstaff:x:50:www\n").unwrap();
+}
+
+fn skip_reason() -> Option<String> {
+    if !is_root() {
+        return Some("needs root (real namespaces, cgroups and mounts)".into());
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Some("needs /bin/busybox (busybox-static)".into());
+    }
+    if !have("tar") {
+        return Some("needs tar".into());
+    }
+    None
+}
+
+macro_rules! setup {
+    () => {{
+        need_root!();
+        if let Some(reason) = skip_reason() {
+            skip!("{reason}");
+        }
+        Berth::new()
+    }};
+}
+
+#[test]
+fn run_reports_the_exit_code_and_keeps_stdout_and_stderr_apart() {
+    let b = setup!();
+    let out = b.run(&["run", "--name", "codes", "bb", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert_eq!(b.inspect("codes", "{{.State.Status}} {{.State.ExitCode}}"), "exited 3");
+    // The log is k8s-file: timestamp, stream, F, text.
+    let log = b.inspect("codes", "{{.LogPath}}");
+    let text = std::fs::read_to_string(log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, stream, body) in [(lines[0], "stdout", "out"), (lines[1], "stderr", "err")] {
+        let fields: Vec<&str> = line.splitn(4, ' ').collect();
+        assert!(fields[0].ends_with('Z') && fields[0].len() == 30, "{line}");
+        assert_eq!(&fields[1..], &[stream, "F", body], "{line}");
+    }
+    // logs writes each stream where it came from.
+    let logs = b.run(&["logs", "codes"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "err\n");
+}
+
+#[test]
+fn run_rm_removes_the_container_and_its_layer() {
+    let b = setup!();
+    let out = b.run(&["run", "--rm", "bb", "echo", "hi"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "{}", describe(&out));
+    assert!(b.ids().is_empty());
+    let layers = b.data().join("storage/containers");
+    let left: Vec<_> = std::fs::read_dir(&layers).map(|d| d.collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(std::fs::read_dir(b.data().join("containers")).unwrap().next().is_none());
+}
+
+#[test]
+fn errors_exit_125_with_one_line_and_create_nothing() {
+    let b = setup!();
+    b.ok(&["create", "--name", "taken", "bb", "true"]);
+    let missing = b.dir.path().join("no-such-dir");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["run".into(), "nosuchimage:1".into()], "nosuchimage"),
+        (vec!["run".into(), "--name".into(), "taken".into(), "bb".into(), "true".into()], "is already in use"),
+        (vec!["run".into(), "-m".into(), "1k".into(), "bb".into(), "true".into()], "Minimum memory limit"),
+        (vec!["run".into(), "--cpus".into(), "0".into(), "bb".into(), "true".into()], "cpus"),
+        (vec!["run".into(), "--cpus".into(), "999".into(), "bb".into(), "true".into()], "CPUs"),
+        (
+            vec!["run".into(), "-v".into(), format!("{}:/x", missing.display()), "bb".into(), "true".into()],
+            "does not exist",
+        ),
+        (vec!["run".into(), "--bogus".into(), "bb".into()], "--bogus"),
+    ];
+    for (args, wanted) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = b.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", describe(&out));
+        assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert_eq!(b.ids().len(), 1, "{args:?} left a container");
+    }
+    assert!(!missing.exists());
+    let layers = std::fs::read_dir(b.data().join("storage/containers")).unwrap().count();
+    assert_eq!(layers, 1);
+}
+
+#[test]
+fn detached_container_execs_stops_and_removes() {
+    let b = setup!();
+    let id = b.ok(&["run", "-d", "--name", "web", "-e", "A=1", "bb", "sleep", "1000"]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    assert!(b.ok(&["ps"]).contains("web"));
+    assert_eq!(b.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(b.ok(&["ps", "--format", "{{.Names}} {{.State}}"]).trim(), "web running");
+    assert_eq!(b.ok(&["exec", "-e", "B=2", "-w", "/data", "web", "sh", "-c", "echo $A$B $(pwd)"]).trim(), "12 /data");
+    assert_eq!(b.ok(&["exec", "-u", "www", "web", "id", "-u"]).trim(), "1000");
+    assert_eq!(b.run(&["exec", "web", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    // With berth-init as PID 1 (the default), SIGTERM ends it at once: 143, no SIGKILL.
+    let started = Instant::now();
+    b.ok(&["stop", "web"]);
+    assert!(started.elapsed() < Duration::from_secs(8), "stop waited {:?}", started.elapsed());
+    assert_eq!(
+        b.inspect("web", "{{.State.ExitCode}} {{.State.StopEscalated}} {{.State.Running}}"),
+        "143 false false"
+    );
+    b.ok(&["rm", "web"]);
+    assert!(b.ids().is_empty());
+}
+
+#[test]
+fn stop_without_init_warns_and_escalates_to_sigkill() {
+    let b = setup!();
+    let run = b.run(&["run", "-d", "--no-init", "--name", "noinit", "bb", "sleep", "1000"]);
+    assert!(run.status.success(), "{}", describe(&run));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("no handler for SIGTERM"), "{}", describe(&run));
+    let started = Instant::now();
+    let stop = b.run(&["stop", "-t", "1", "noinit"]);
+    assert!(stop.status.success(), "{}", describe(&stop));
+    assert!(String::from_utf8_lossy(&stop.stderr).contains("will wait the full 1s"));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(
+        b.inspect("noinit", "{{.State.ExitCode}} {{.State.ExitSignal}} {{.State.StopEscalated}}"),
+        "137 9 true"
+    );
+    let ms: u64 = b.inspect("noinit", "{{.State.StopDurationMs}}").parse().unwrap();
+    assert!(ms >= 1000, "{ms}");
+}
+
+#[test]
+fn oom_kill_is_recorded_with_its_victim() {
+    let b = setup!();
+    // A shell that fills a tmpfs-less buffer: dd into memory through a pipe to tail.
+    let out = b.run(&[
+        "run", "--name", "oom", "-m", "16m", "--memory-swap", "16m", "bb", "sh", "-c",
+        "dd if=/dev/zero bs=1M count=64 2>/dev/null | tail -c 60000000 >/dev/null; echo survived",
+    ]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("survived"), "{}", describe(&out));
+    assert_eq!(b.inspect("oom", "{{.State.OOMKilled}}"), "true");
+    let kills: u64 = b.inspect("oom", "{{.State.OOMKills}}").parse().unwrap();
+    assert!(kills >= 1);
+    let victims = b.inspect("oom", "{{json .State.OOMVictims}}");
+    assert!(victims.contains("\"Comm\":\"tail\""), "{victims}");
+}
+
+#[test]
+fn init_reaps_orphaned_zombies() {
+    let b = setup!();
+    b.ok(&["run", "-d", "--name", "reaper", "bb", "sh", "-c", "sleep 1000"]);
+    // Orphans: each `sh -c 'sleep 0 &'` exits at once, its child is reparented to PID 1.
+    for _ in 0..5 {
+        b.ok(&["exec", "reaper", "sh", "-c", "sleep 0.1 & exit 0"]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let ps = b.ok(&["exec", "reaper", "ps", "-o", "stat,comm"]);
+    assert!(!ps.lines().any(|l| l.trim_start().starts_with('Z')), "zombies:\n{ps}");
+    assert_eq!(b.inspect("reaper", "{{.Path}}"), "/dev/init");
+    b.ok(&["rm", "-f", "reaper"]);
+}
+
+#[test]
+fn volumes_binds_and_cp() {
+    let b = setup!();
+    let host = b.dir.path().join("host");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "to the container\n").unwrap();
+    let bind = format!("{}:/mnt:ro", host.display());
+    b.ok(&["run", "-d", "--name", "vol", "-v", "named:/data", "-v", &bind, "bb", "sleep", "1000"]);
+    // A new named volume gets the image's content.
+    assert_eq!(b.ok(&["exec", "vol", "cat", "/data/seed"]), "from the image\n");
+    assert_eq!(b.ok(&["exec", "vol", "cat", "/mnt/in.txt"]), "to the container\n");
+    assert_ne!(b.run(&["exec", "vol", "sh", "-c", "echo x > /mnt/y"]).status.code(), Some(0));
+    // cp both ways.
+    b.ok(&["cp", host.join("in.txt").to_str().unwrap(), "vol:/tmp/"]);
+    assert_eq!(b.ok(&["exec", "vol", "cat", "/tmp/in.txt"]), "to the container\n");
+    let out = b.dir.path().join("out");
+    b.ok(&["cp", "vol:/data", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("seed")).unwrap(), "from the image\n");
+    // A symlink in the container cannot send cp to the host's files.
+    b.ok(&["exec", "vol", "ln", "-s", "/", "/tmp/escape"]);
+    let evil = b.run(&["cp", "vol:/tmp/escape/etc/hostname", b.dir.path().join("h").to_str().unwrap()]);
+    let copied = std::fs::read_to_string(b.dir.path().join("h")).unwrap_or_default();
+    let host_name = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    assert!(!evil.status.success() || copied != host_name || host_name.is_empty(), "{}", describe(&evil));
+    b.ok(&["rm", "-f", "vol"]);
+    // A named volume outlives its container.
+    assert!(b.data().join("volumes/named/_data/seed").exists());
+}
+
+#[test]
+fn pause_update_rename_wait_and_prune() {
+    let b = setup!();
+    b.ok(&["run", "-d", "--name", "pp", "bb", "sleep", "1000"]);
+    b.ok(&["pause", "pp"]);
+    assert_eq!(b.inspect("pp", "{{.State.Status}} {{.State.Paused}}"), "paused true");
+    assert!(b.ok(&["ps"]).contains("(Paused)"));
+    b.ok(&["unpause", "pp"]);
+    b.ok(&["update", "-m", "64m", "pp"]);
+    assert_eq!(b.inspect("pp", "{{.HostConfig.Memory}}"), (64u64 << 20).to_string());
+    b.ok(&["rename", "pp", "qq"]);
+    let wait = b.command(&["wait", "qq"]).stdout(Stdio::piped()).spawn().unwrap();
+    b.ok(&["kill", "-s", "KILL", "qq"]);
+    let waited = wait.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&waited.stdout).trim(), "137");
+    b.ok(&["create", "--name", "never", "bb", "true"]);
+    let pruned = b.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+    assert!(b.ids().is_empty());
+}
+
+#[test]
+fn top_and_stats_cover_every_container_in_one_call() {
+    let b = setup!();
+    b.ok(&["run", "-d", "--name", "busy", "bb", "sh", "-c", "while :; do :; done"]);
+    b.ok(&["run", "-d", "--name", "idle", "bb", "sleep", "1000"]);
+    let top = b.ok(&["top", "busy"]);
+    assert!(top.lines().next().unwrap().contains("%CPU"), "{top}");
+    assert!(top.contains("while"), "{top}");
+    let started = Instant::now();
+    let stats = b.ok(&["stats", "--no-stream", "--format", "json"]);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let rows: Vec<serde_json::Value> = stats.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{stats}");
+    let busy = rows.iter().find(|r| r["Name"] == "busy").unwrap();
+    let cpu: f64 = busy["CPUPerc"].as_str().unwrap().trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 5.0, "{busy}");
+    assert_eq!(busy["PIDs"], "2");
+    b.ok(&["rm", "-f", "busy", "idle"]);
+}
+
+#[test]
+fn another_oci_runtime_runs_the_same_container() {
+    let b = setup!();
+    if !have("runc") {
+        skip!("needs runc");
+    }
+    let out = b.run(&["run", "--runtime", "runc", "--name", "rc1", "bb", "sh", "-c", "echo $(hostname) ok; exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(" ok\n"));
+    assert_eq!(b.inspect("rc1", "{{.HostConfig.Runtime}}"), "runc");
+    b.ok(&["run", "-d", "--runtime", "runc", "--name", "rd", "bb", "sleep", "1000"]);
+    assert_eq!(b.ok(&["exec", "rd", "echo", "in"]), "in\n");
+    b.ok(&["stop", "rd"]);
+    assert_eq!(b.inspect("rd", "{{.State.ExitCode}}"), "143");
+    let bad = b.run(&["run", "--runtime", "no-such-runtime", "bb", "true"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no-such-runtime"));
+}
+
+#[test]
+fn concurrent_runs_with_one_name_give_one_container() {
+    let b = setup!();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            b.command(&["create", "--name", "same", "bb", "true"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let won = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "{:#?}", outs.iter().map(describe).collect::<Vec<_>>());
+    assert_eq!(b.ids().len(), 1);
+    assert_eq!(std::fs::read_dir(b.data().join("storage/containers")).unwrap().count(), 1);
+}
+
+#[test]
+fn a_dead_monitor_is_noticed_by_the_next_command() {
+    let b = setup!();
+    b.ok(&["run", "-d", "--no-init", "--name", "orphan", "bb", "sleep", "1000"]);
+    let monitor_pid = b.inspect("orphan", "{{.State.Pid}}");
+    let pid: i32 = monitor_pid.parse().unwrap();
+    // Kill the container's process and its monitor together, as a crash or OOM would.
+    let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i32 = ppid.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let _ = Command::new("kill").args(["-9", &ppid.to_string(), &pid.to_string()]).status();
+    std::thread::sleep(Duration::from_millis(300));
+    let state = b.inspect("orphan", "{{.State.Status}} {{.State.Running}}");
+    assert_eq!(state, "exited false");
+    b.ok(&["rm", "orphan"]);
+}
