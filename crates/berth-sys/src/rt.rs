@@ -236,18 +236,6 @@ pub struct Args {
     pub envp: CStrList,
 }
 
-impl Args {
-    /// The value of environment variable `name`.
-    pub fn var(&self, name: &str) -> Option<&'static [u8]> {
-        self.envp.iter().find_map(|entry| {
-            entry
-                .to_bytes()
-                .strip_prefix(name.as_bytes())
-                .and_then(|rest| rest.strip_prefix(b"="))
-        })
-    }
-}
-
 /// Defines the C `main` of a `#![no_main]` berth-init: the C runtime (hosted) or
 /// `__berth_rt_start` (freestanding) calls it, and it calls `$run(Args) -> i32`, whose value
 /// is the exit status. The signature here is the one `__berth_rt_start` calls.
