@@ -1,17 +1,24 @@
-//! Reaping: every exited child is collected with `waitpid(-1, WNOHANG)` (rustix's `wait`; its
-//! `waitpid(None)` is pid 0, the caller's process group only) until none is left, as
-//! tini does after each signal. Orphans re-parented to berth-init (PID 1, or a child subreaper)
-//! are collected the same way.
+//! Reaping: every exited child is collected with `wait4(-1, WNOHANG)` until none is left, as
+//! tini does after each signal. Orphans re-parented to berth-init (PID 1, or a child
+//! subreaper) are collected the same way.
 
-use rustix::io::Errno;
-use rustix::process::{wait, WaitOptions, WaitStatus};
+use berth_sys::rt::{self, Errno, WaitStatus};
+
+use crate::msg::Msg;
 
 /// Errors while reaping.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum ReapError {
     /// `waitpid` failed with something other than "no children".
-    #[error("waitpid: {0}")]
-    Wait(#[source] Errno),
+    Wait(Errno),
+}
+
+impl ReapError {
+    /// Appends the message.
+    pub fn describe(&self, msg: &mut Msg) {
+        let ReapError::Wait(e) = self;
+        msg.str("waitpid: ").errno(*e);
+    }
 }
 
 /// How a process ended.
@@ -46,10 +53,8 @@ impl Outcome {
 pub fn reap_zombies(main: i32) -> Result<Option<Outcome>, ReapError> {
     let mut main_outcome = None;
     loop {
-        match wait(WaitOptions::NOHANG) {
-            Ok(Some((pid, status))) if pid.as_raw_nonzero().get() == main => {
-                main_outcome = Outcome::of(status);
-            }
+        match rt::wait_any_nohang() {
+            Ok(Some((pid, status))) if pid == main => main_outcome = Outcome::of(status),
             Ok(Some(_)) => {}
             Ok(None) | Err(Errno::CHILD) => return Ok(main_outcome),
             Err(Errno::INTR) => {}
@@ -69,5 +74,16 @@ mod tests {
         assert_eq!(Outcome::Killed(9).exit_code(), 137);
         assert_eq!(Outcome::Killed(15).exit_code(), 143);
         assert_eq!(Outcome::Killed(64).exit_code(), 192);
+    }
+
+    #[test]
+    fn wait_statuses() {
+        assert_eq!(Outcome::of(WaitStatus(3 << 8)), Some(Outcome::Exited(3)));
+        assert_eq!(Outcome::of(WaitStatus(9)), Some(Outcome::Killed(9)));
+        assert_eq!(
+            Outcome::of(WaitStatus(11 | 0x80)),
+            Some(Outcome::Killed(11))
+        );
+        assert_eq!(Outcome::of(WaitStatus(0x137f)), None);
     }
 }

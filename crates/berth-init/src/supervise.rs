@@ -1,41 +1,50 @@
 //! The loop: block signals, become a subreaper unless PID 1, start the program, then for each
 //! signal forward it and reap, until the program has exited.
 
-use std::ffi::CString;
+use berth_sys::rt::{self, CStrList};
 
 use crate::child::{self, ForwardError, SpawnError};
+use crate::msg::Msg;
 use crate::reap::{self, ReapError};
 use crate::signals::{self, SignalError, Signals};
 
 /// Errors of berth-init itself (the program's own failures are its exit status).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum SuperviseError {
     /// Blocking or reading signals.
-    #[error(transparent)]
-    Signals(#[from] SignalError),
+    Signals(SignalError),
     /// Starting the program.
-    #[error(transparent)]
-    Spawn(#[from] SpawnError),
+    Spawn(SpawnError),
     /// Forwarding a signal.
-    #[error(transparent)]
-    Forward(#[from] ForwardError),
+    Forward(ForwardError),
     /// Reaping.
-    #[error(transparent)]
-    Reap(#[from] ReapError),
+    Reap(ReapError),
 }
 
-/// Runs `argv` (program first) to completion and returns berth-init's exit code: the
-/// program's exit status, or 128 + the signal that killed it.
-pub fn run(argv: &[CString]) -> Result<i32, SuperviseError> {
-    let signals = Signals::block()?;
-    become_subreaper();
-    let child = child::spawn(argv, signals.original())?;
-    loop {
-        let signal = signals.next()?;
-        if signals::forwarded(signal) {
-            child.signal(signal)?;
+impl SuperviseError {
+    /// Appends the message.
+    pub fn describe(&self, msg: &mut Msg) {
+        match self {
+            SuperviseError::Signals(e) => e.describe(msg),
+            SuperviseError::Spawn(e) => e.describe(msg),
+            SuperviseError::Forward(e) => e.describe(msg),
+            SuperviseError::Reap(e) => e.describe(msg),
         }
-        if let Some(outcome) = reap::reap_zombies(child.pid())? {
+    }
+}
+
+/// Runs `argv` (program first) with environment `envp` to completion and returns
+/// berth-init's exit code: the program's exit status, or 128 + the signal that killed it.
+pub fn run(argv: CStrList, envp: CStrList) -> Result<i32, SuperviseError> {
+    let signals = Signals::block().map_err(SuperviseError::Signals)?;
+    become_subreaper();
+    let child = child::spawn(argv, envp, signals.original()).map_err(SuperviseError::Spawn)?;
+    loop {
+        let signal = signals.next().map_err(SuperviseError::Signals)?;
+        if signals::forwarded(signal) {
+            child.signal(signal).map_err(SuperviseError::Forward)?;
+        }
+        if let Some(outcome) = reap::reap_zombies(child.pid()).map_err(SuperviseError::Reap)? {
             return Ok(outcome.exit_code());
         }
     }
@@ -47,7 +56,7 @@ pub fn run(argv: &[CString]) -> Result<i32, SuperviseError> {
 /// seccomp filter might), berth-init still reaps its own child and says nothing: zombies of
 /// orphans then are the real init's business, as they would be without berth-init.
 fn become_subreaper() {
-    if nix::unistd::getpid().as_raw() != 1 {
-        let _ignored = berth_sys::set_child_subreaper();
+    if rt::getpid() != 1 {
+        let _ignored = rt::set_child_subreaper();
     }
 }

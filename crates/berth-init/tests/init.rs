@@ -6,7 +6,7 @@
 
 mod harness;
 
-use harness::{Finished, Init, Mode, Running};
+use harness::{berth_init, Finished, Init, Mode, Running};
 
 /// Runs `case` for every mode this machine supports.
 fn each_mode(test: &str, case: impl Fn(Mode)) {
@@ -148,7 +148,7 @@ fn program_leads_the_terminals_foreground_group() {
     }
     let command = format!(
         "{} -- /bin/sh -c 'echo \"$$ $(cut -d\" \" -f5,8 /proc/$$/stat)\"'",
-        env!("CARGO_BIN_EXE_berth-init")
+        berth_init()
     );
     let out = std::process::Command::new("/usr/bin/script")
         .args(["-qec", &command, "/dev/null"])
@@ -224,4 +224,118 @@ fn exit_codes_match_tini() {
         let theirs = forward_signals(tini, mode).code();
         assert_eq!((ours, theirs), (42, 42), "{mode:?}: signals");
     });
+}
+
+/// tini-static's size (musl): the budget for a freestanding berth-init.
+const MAX_SIZE: u64 = 59 * 1024;
+
+/// The ELF program header types of `path` (64-bit little-endian only).
+fn program_headers(path: &str) -> Vec<u32> {
+    let elf = std::fs::read(path).unwrap();
+    assert_eq!(
+        elf.get(..6),
+        Some(&b"\x7fELF\x02\x01"[..]),
+        "{path}: not a 64-bit LE ELF"
+    );
+    let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap()) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum)
+        .map(|i| {
+            let at = phoff + i * phentsize;
+            u32::from_le_bytes(elf[at..at + 4].try_into().unwrap())
+        })
+        .collect()
+}
+
+const PT_DYNAMIC: u32 = 2;
+const PT_INTERP: u32 = 3;
+
+/// Every build is a static executable (no program interpreter), so the engine can bind-mount
+/// it into any container: the freestanding one (`cargo build --release -p berth-init`, no
+/// libc) also has nothing for a dynamic loader to do and is at most 59 KiB; a hosted one
+/// (dev profile, or a build of the whole workspace, see build.rs) is glibc static-pie. A
+/// hosted build that could not be static (no libc.a) says SKIPPED. `$BERTH_INIT`, when set,
+/// is checked for being static only.
+#[test]
+fn build_is_static_and_freestanding_is_small() {
+    let path = berth_init();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let external = std::env::var_os("BERTH_INIT").is_some();
+    let freestanding = !external && env!("BERTH_INIT_FREESTANDING") == "1";
+    if !external && env!("BERTH_INIT_STATIC") != "1" {
+        eprintln!(
+            "SKIPPED: build_is_static_and_freestanding_is_small: {path} ({size} bytes) is \
+             linked dynamically (build.rs found no static glibc)"
+        );
+        return;
+    }
+    let headers = program_headers(&path);
+    assert!(
+        !headers.contains(&PT_INTERP),
+        "{path} has a program interpreter"
+    );
+    if freestanding {
+        assert!(
+            !headers.contains(&PT_DYNAMIC),
+            "{path} has a dynamic section"
+        );
+        assert!(
+            size <= MAX_SIZE,
+            "{path} is {size} bytes, more than {MAX_SIZE}"
+        );
+        eprintln!("{path}: static, freestanding, {size} bytes");
+    } else {
+        eprintln!(
+            "{path}: static, hosted, {size} bytes (the 59 KiB budget is checked by \
+             `cargo test --release -p berth-init`)"
+        );
+    }
+}
+
+/// What the freestanding runtime adds to tini's behaviour: `--help`/`--version` on stdout,
+/// a file without `#!` run by /bin/sh (glibc's execvp does it, and so tini), and the
+/// environment passed on unchanged.
+#[test]
+fn help_version_scripts_and_environment() {
+    let out = std::process::Command::new(berth_init())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("berth-init {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = std::process::Command::new(berth_init())
+        .arg("-h")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: berth-init [--] PROGRAM"));
+
+    let dir = std::env::temp_dir().join(format!("berth-init-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("no-shebang");
+    std::fs::write(&script, "echo \"script $1 $BERTH_TEST_VAR\"; exit 7\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // By path, and by name through $PATH.
+    for (program, path) in [
+        (script.to_str().unwrap(), "/usr/bin:/bin"),
+        ("no-shebang", ""),
+    ] {
+        let path = if path.is_empty() {
+            format!("/nonexistent:{}:/usr/bin:/bin", dir.display())
+        } else {
+            path.to_owned()
+        };
+        let out = std::process::Command::new(berth_init())
+            .args(["--", program, "arg"])
+            .env("PATH", path)
+            .env("BERTH_TEST_VAR", "value")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(7), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "script arg value\n");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

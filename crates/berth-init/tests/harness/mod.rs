@@ -25,17 +25,23 @@ pub enum Init {
     Tini,
 }
 
+/// The berth-init binary under test: `$BERTH_INIT` when set (e.g. the output of
+/// `crates/berth-init/build-static.sh`), else the one cargo built for these tests.
+pub fn berth_init() -> String {
+    std::env::var("BERTH_INIT").unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth-init").to_owned())
+}
+
 impl Init {
-    fn path(self) -> &'static str {
+    fn path(self) -> String {
         match self {
-            Init::Berth => env!("CARGO_BIN_EXE_berth-init"),
-            Init::Tini => "/usr/bin/tini",
+            Init::Berth => berth_init(),
+            Init::Tini => "/usr/bin/tini".to_owned(),
         }
     }
 
     /// `None` with a `SKIPPED` line when this init cannot run here.
     pub fn available(self, test: &str) -> Option<Init> {
-        if Path::new(self.path()).exists() {
+        if Path::new(&self.path()).exists() {
             Some(self)
         } else {
             eprintln!("SKIPPED: {test} with tini: /usr/bin/tini missing (install tini: scripts/packages.sh TEST_PACKAGES)");
@@ -100,7 +106,7 @@ impl Running {
             Mode::Direct => Command::new(init.path()),
             Mode::Pid1 => {
                 let mut c = Command::new("/usr/bin/unshare");
-                c.args(["--pid", "--fork", "--mount-proc", init.path()]);
+                c.args(["--pid", "--fork", "--mount-proc", &init.path()]);
                 c
             }
         };
