@@ -41,7 +41,12 @@ pub struct StopArgs {
     #[arg(short, long)]
     pub signal: Option<String>,
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", alias = "timeout", allow_negative_numbers = true)]
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_negative_numbers = true
+    )]
     pub time: Option<i64>,
     /// Containers
     #[arg(required = true)]

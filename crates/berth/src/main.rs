@@ -126,9 +126,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Stats(a) | Command::Container(C::Stats(a)) => commands::observe::stats(e, a),
         Command::Port(a) | Command::Container(C::Port(a)) => containers::port(e, a),
         Command::Rename(a) | Command::Container(C::Rename(a)) => containers::rename(e, a),
-        Command::Cp(a) | Command::Container(C::Cp(a)) => {
-            e.copy(&a.source, &a.destination, a.archive).map(|()| 0).map_err(Into::into)
-        }
+        Command::Cp(a) | Command::Container(C::Cp(a)) => e
+            .copy(&a.source, &a.destination, a.archive)
+            .map(|()| 0)
+            .map_err(Into::into),
         Command::Container(C::Prune(a)) => containers::prune(e, a),
         Command::Container(C::Cleanup(a)) => containers::cleanup(e, &a.container),
         Command::Info(a) => info::info(e, a),

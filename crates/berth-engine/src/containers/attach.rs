@@ -48,7 +48,11 @@ pub struct Relay<'a> {
 /// away without saying).
 pub fn relay(sock: BorrowedFd<'_>, relay: Relay<'_>) -> Result<Option<i32>, ContainerError> {
     let stdin = std::io::stdin();
-    let raw = if relay.tty { RawMode::enter(stdin.as_fd()) } else { None };
+    let raw = if relay.tty {
+        RawMode::enter(stdin.as_fd())
+    } else {
+        None
+    };
     let mut signals = SigSet::empty();
     for s in [
         Signal::SIGINT,
@@ -176,6 +180,10 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(&self.fd, rustix::termios::OptionalActions::Now, &self.saved);
+        let _ = rustix::termios::tcsetattr(
+            &self.fd,
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
     }
 }

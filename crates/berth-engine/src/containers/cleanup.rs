@@ -42,7 +42,11 @@ impl Engine {
         let finished = exit
             .as_ref()
             .and_then(|e| {
-                OffsetDateTime::parse(&e.finished_at, &time::format_description::well_known::Rfc3339).ok()
+                OffsetDateTime::parse(
+                    &e.finished_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()
             })
             .unwrap_or_else(OffsetDateTime::now_utc);
         self.db.modify(&c.id, |r| {
@@ -81,10 +85,7 @@ impl Engine {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(ContainerError::Teardown {
-                id: c.id,
-                failures,
-            })
+            Err(ContainerError::Teardown { id: c.id, failures })
         }
     }
 

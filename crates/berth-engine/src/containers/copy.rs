@@ -131,7 +131,8 @@ fn copy_out_file(root: BorrowedFd<'_>, src: &str, dst: &Path) -> Result<()> {
         Ok(fd) => {
             let mut from = File::from(fd);
             let mode = from.metadata().context(format!("stat {src}"))?.mode();
-            let mut to = File::create(dst).with_context(|| format!("creating {}", dst.display()))?;
+            let mut to =
+                File::create(dst).with_context(|| format!("creating {}", dst.display()))?;
             io::copy(&mut from, &mut to).context(format!("copying {src}"))?;
             to.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
                 .context(format!("chmod {}", dst.display()))?;
@@ -140,7 +141,8 @@ fn copy_out_file(root: BorrowedFd<'_>, src: &str, dst: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(40) => {
             // ELOOP: a symlink, copied as one.
             let target = readlink_in(root, src)?;
-            std::os::unix::fs::symlink(target, dst).context(format!("symlink {}", dst.display()))?;
+            std::os::unix::fs::symlink(target, dst)
+                .context(format!("symlink {}", dst.display()))?;
             Ok(())
         }
         Err(e) => Err(e).with_context(|| format!("opening {src} in the container")),
@@ -149,7 +151,10 @@ fn copy_out_file(root: BorrowedFd<'_>, src: &str, dst: &Path) -> Result<()> {
 
 /// The target of the symlink `path` (its parent resolved in the root).
 fn readlink_in(root: BorrowedFd<'_>, path: &str) -> Result<PathBuf> {
-    let (parent, name) = path.trim_end_matches('/').rsplit_once('/').unwrap_or(("", path));
+    let (parent, name) = path
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .unwrap_or(("", path));
     let dir = in_root(root, parent, O_PATH | O_DIRECTORY, 0).context(format!("open {parent}"))?;
     rustix::fs::readlinkat(&dir, name, Vec::new())
         .map(|t| PathBuf::from(t.to_string_lossy().into_owned()))
@@ -157,7 +162,8 @@ fn readlink_in(root: BorrowedFd<'_>, path: &str) -> Result<PathBuf> {
 }
 
 fn copy_out_dir(root: BorrowedFd<'_>, src: &str, dst: &Path) -> Result<()> {
-    let dir = in_root(root, src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0).context(format!("open {src}"))?;
+    let dir = in_root(root, src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
+        .context(format!("open {src}"))?;
     let entries: Vec<_> = fs::read_dir(fd_path(&dir))
         .and_then(|d| d.collect::<io::Result<_>>())
         .context(format!("read {src}"))?;
@@ -185,7 +191,9 @@ fn to_container(src: &Path, root: BorrowedFd<'_>, dst: &str, archive: bool) -> R
         format!(
             "{}/{}",
             dst.trim_end_matches('/'),
-            src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            src.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         )
     } else {
         dst.to_owned()
@@ -199,7 +207,10 @@ fn to_container(src: &Path, root: BorrowedFd<'_>, dst: &str, archive: bool) -> R
 }
 
 fn mkdir_in(root: BorrowedFd<'_>, path: &str, mode: u32) -> Result<()> {
-    let (parent, name) = path.trim_end_matches('/').rsplit_once('/').unwrap_or(("", path));
+    let (parent, name) = path
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .unwrap_or(("", path));
     let dir = in_root(root, parent, O_PATH | O_DIRECTORY, 0)
         .with_context(|| format!("no directory {parent:?} in the container"))?;
     match rustix::fs::mkdirat(&dir, name, rustix::fs::Mode::from_raw_mode(mode & 0o7777)) {
@@ -213,19 +224,29 @@ fn copy_in_file(src: &Path, root: BorrowedFd<'_>, dst: &str, archive: bool) -> R
     if meta.file_type().is_symlink() {
         let target = fs::read_link(src).context(format!("readlink {}", src.display()))?;
         let (parent, name) = dst.rsplit_once('/').unwrap_or(("", dst));
-        let dir = in_root(root, parent, O_PATH | O_DIRECTORY, 0).context(format!("open {parent}"))?;
+        let dir =
+            in_root(root, parent, O_PATH | O_DIRECTORY, 0).context(format!("open {parent}"))?;
         rustix::fs::symlinkat(target.as_path(), &dir, name).context(format!("symlink {dst}"))?;
         return Ok(());
     }
-    let fd = in_root(root, dst, O_WRONLY_CREAT_TRUNC | O_NOFOLLOW, meta.mode() & 0o7777)
-        .with_context(|| format!("creating {dst} in the container"))?;
+    let fd = in_root(
+        root,
+        dst,
+        O_WRONLY_CREAT_TRUNC | O_NOFOLLOW,
+        meta.mode() & 0o7777,
+    )
+    .with_context(|| format!("creating {dst} in the container"))?;
     let mut to = File::from(fd);
     File::open(src)
         .and_then(|mut from| io::copy(&mut from, &mut to))
         .context(format!("copying {}", src.display()))?;
     if archive {
-        rustix::fs::fchown(&to, Some(rustix::fs::Uid::from_raw(meta.uid())), Some(rustix::fs::Gid::from_raw(meta.gid())))
-            .context(format!("chown {dst}"))?;
+        rustix::fs::fchown(
+            &to,
+            Some(rustix::fs::Uid::from_raw(meta.uid())),
+            Some(rustix::fs::Gid::from_raw(meta.gid())),
+        )
+        .context(format!("chown {dst}"))?;
     }
     to.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
         .context(format!("chmod {dst}"))?;
@@ -236,7 +257,11 @@ fn copy_in_dir(src: &Path, root: BorrowedFd<'_>, dst: &str, archive: bool) -> Re
     let entries = fs::read_dir(src).context(format!("read {}", src.display()))?;
     for entry in entries {
         let entry = entry.context(format!("read {}", src.display()))?;
-        let child = format!("{}/{}", dst.trim_end_matches('/'), entry.file_name().to_string_lossy());
+        let child = format!(
+            "{}/{}",
+            dst.trim_end_matches('/'),
+            entry.file_name().to_string_lossy()
+        );
         let meta = entry.metadata().context(format!("stat {child}"))?;
         let kind = meta.file_type();
         if kind.is_dir() {

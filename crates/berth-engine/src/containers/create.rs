@@ -150,7 +150,11 @@ impl Engine {
         resolve_devices(&mut run, opts)?;
         self.resolve_namespaces(&mut run, opts)?;
         apply_security_opts(&mut run, &opts.security_opts)?;
-        if opts.userns.as_deref().is_some_and(|u| !u.is_empty() && u != "host") {
+        if opts
+            .userns
+            .as_deref()
+            .is_some_and(|u| !u.is_empty() && u != "host")
+        {
             return Err(ContainerError::Unsupported(format!(
                 "--userns={}: user namespaces are not supported yet",
                 opts.userns.as_deref().unwrap_or_default()
@@ -204,15 +208,22 @@ impl Engine {
         for v in volumes {
             let (source, name, anonymous) = match &v.source {
                 VolumeSource::Bind(path) => {
-                    let abs = std::path::absolute(path).map_err(io_err("resolve", Path::new(path)))?;
+                    let abs =
+                        std::path::absolute(path).map_err(io_err("resolve", Path::new(path)))?;
                     if !abs.exists() {
                         return Err(ContainerError::BindSource(path.clone()));
                     }
                     let ro = if v.read_only { ":ro" } else { "" };
-                    config.binds.push(format!("{}:{}{ro}", abs.display(), v.target));
+                    config
+                        .binds
+                        .push(format!("{}:{}{ro}", abs.display(), v.target));
                     (abs, None, false)
                 }
-                VolumeSource::Named(name) => (self.volume(&store, name, v, rootfs)?, Some(name.clone()), false),
+                VolumeSource::Named(name) => (
+                    self.volume(&store, name, v, rootfs)?,
+                    Some(name.clone()),
+                    false,
+                ),
                 VolumeSource::Anonymous => {
                     let name = new_id().map_err(|e| ContainerError::Unsupported(e.to_string()))?;
                     (self.volume(&store, &name, v, rootfs)?, Some(name), true)
@@ -309,12 +320,12 @@ impl Engine {
             return Ok(NamespaceMode::Private);
         };
         let c = self.db.get(other)?;
-        let pid = c
-            .pid
-            .filter(|_| c.status.is_live())
-            .ok_or_else(|| ContainerError::JoinNotRunning {
-                name: other.to_owned(),
-            })?;
+        let pid =
+            c.pid
+                .filter(|_| c.status.is_live())
+                .ok_or_else(|| ContainerError::JoinNotRunning {
+                    name: other.to_owned(),
+                })?;
         Ok(NamespaceMode::Path(PathBuf::from(format!(
             "/proc/{pid}/ns/{kind}"
         ))))
@@ -449,7 +460,10 @@ fn exposed_ports(image: &ImageConfig) -> Vec<String> {
 }
 
 /// Write the spec: tmp + fsync + rename.
-pub(crate) fn write_spec(path: &Path, spec: &oci_spec::runtime::Spec) -> Result<(), ContainerError> {
+pub(crate) fn write_spec(
+    path: &Path,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<(), ContainerError> {
     let bytes = serde_json::to_vec_pretty(spec)
         .map_err(|e| io_err("serialize", path)(std::io::Error::other(e)))?;
     crate::containers::cleanup::write_atomic(path, &bytes)

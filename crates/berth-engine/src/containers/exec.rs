@@ -45,7 +45,8 @@ impl Engine {
         }
         let pid = c.pid.unwrap_or_default();
         let dirs = self.dirs(&c.id);
-        let spec_text = std::fs::read(dirs.config_json()).map_err(io_err("read", &dirs.config_json()))?;
+        let spec_text =
+            std::fs::read(dirs.config_json()).map_err(io_err("read", &dirs.config_json()))?;
         let spec: Spec = serde_json::from_slice(&spec_text)
             .map_err(|e| io_err("parse", &dirs.config_json())(std::io::Error::other(e)))?;
         let process = exec_process(&spec, opts, Path::new(&format!("/proc/{pid}/root")))?;
@@ -113,8 +114,10 @@ fn exec_process(spec: &Spec, opts: &ExecOptions, rootfs: &Path) -> Result<Proces
     }
     if opts.privileged {
         if let Some(mut caps) = process.capabilities().clone() {
-            let all: std::collections::HashSet<_> =
-                crate::spec::ALL_CAPABILITIES.iter().filter_map(|c| c.parse().ok()).collect();
+            let all: std::collections::HashSet<_> = crate::spec::ALL_CAPABILITIES
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect();
             caps.set_bounding(Some(all.clone()));
             caps.set_effective(Some(all.clone()));
             caps.set_permitted(Some(all));
@@ -140,8 +143,8 @@ fn exec_tty(
     id: &str,
     interactive: bool,
 ) -> Result<i32, ContainerError> {
-    let listener = std::os::unix::net::UnixListener::bind(socket_path)
-        .map_err(io_err("bind", socket_path))?;
+    let listener =
+        std::os::unix::net::UnixListener::bind(socket_path).map_err(io_err("bind", socket_path))?;
     cmd.arg("--tty")
         .arg("--console-socket")
         .arg(socket_path)
@@ -180,7 +183,11 @@ fn relay_pty(master: BorrowedFd<'_>, interactive: bool) {
             }
             return;
         }
-        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
         let (m, i) = (ready(0), ready(1));
         if i {
             match rustix::io::read(stdin.as_fd(), &mut buf) {

@@ -18,7 +18,8 @@ impl Engine {
             _ => return Err(ContainerError::NotRunning(c.id)),
         }
         self.runtime_of(&c).run(&["pause", c.id.as_str()])?;
-        self.db.transition(&c.id, &[Status::Running], Status::Paused)?;
+        self.db
+            .transition(&c.id, &[Status::Running], Status::Paused)?;
         Ok(self.db.get(&c.id)?)
     }
 
@@ -32,7 +33,8 @@ impl Engine {
             )));
         }
         self.runtime_of(&c).run(&["resume", c.id.as_str()])?;
-        self.db.transition(&c.id, &[Status::Paused], Status::Running)?;
+        self.db
+            .transition(&c.id, &[Status::Paused], Status::Running)?;
         Ok(self.db.get(&c.id)?)
     }
 
@@ -85,13 +87,13 @@ fn merge(
 ) -> oci_spec::runtime::LinuxResources {
     let Some(mut old) = old else { return new };
     if new.memory().is_some() {
-        old.set_memory(new.memory().clone());
+        old.set_memory(*new.memory());
     }
     if new.cpu().is_some() {
         old.set_cpu(new.cpu().clone());
     }
     if new.pids().is_some() {
-        old.set_pids(new.pids().clone());
+        old.set_pids(*new.pids());
     }
     if new.block_io().is_some() {
         old.set_block_io(new.block_io().clone());

@@ -1,10 +1,13 @@
 //! Containers: create, start, stop, kill, remove, exec, and the exit cleanup that
 //! berth-monitor runs (see docs/monitor.md and the README's "Containers").
 
+pub mod attach;
+pub mod cleanup;
 mod config;
 mod copy;
 mod create;
 mod dirs;
+pub mod exec;
 mod lifecycle;
 mod options;
 mod reconcile;
@@ -12,9 +15,6 @@ mod remove;
 mod runtime;
 mod start;
 pub mod stop;
-pub mod attach;
-pub mod cleanup;
-pub mod exec;
 pub mod tools;
 mod volumes;
 

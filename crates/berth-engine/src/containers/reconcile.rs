@@ -65,11 +65,7 @@ impl Engine {
 /// the container. A reused pid names something else.
 pub(crate) fn is_monitor_of(pid: i32, id: &str) -> bool {
     fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmdline| {
-            cmdline
-                .split(|b| *b == 0)
-                .any(|arg| arg == id.as_bytes())
-        })
+        .map(|cmdline| cmdline.split(|b| *b == 0).any(|arg| arg == id.as_bytes()))
         .unwrap_or(false)
 }
 

@@ -76,7 +76,13 @@ impl Runtime {
     pub fn at(name: &str, path: PathBuf, run_root: &Path) -> Runtime {
         let dir: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         Runtime {
             name: name.to_owned(),

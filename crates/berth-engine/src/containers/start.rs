@@ -82,10 +82,10 @@ impl Engine {
             .arg(&self.run_root)
             .args(["container", "cleanup"])
             .arg(&c.id);
-        cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::null());
-        let mut monitor = cmd
-            .spawn()
-            .map_err(io_err("start", &monitor_path))?;
+        cmd.stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::null());
+        let mut monitor = cmd.spawn().map_err(io_err("start", &monitor_path))?;
         drop(cmd); // closes our copy of the pipe's write end
         let sync = read_sync(reader);
         let pid = match sync {

@@ -136,7 +136,10 @@ pub(crate) fn wait_fd(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> boo
         };
         let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
         let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(0) if deadline.is_some() => return false,
             Ok(0) => continue,
             Ok(_) => return true,

@@ -87,7 +87,10 @@ pub fn copy_up(rootfs: &Path, target: &str, data: &Path) -> Result<(), Container
         Ok(fd) => fd,
         Err(_) => return Ok(()), // nothing there (or not a directory): an empty volume
     };
-    let source = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
+    let source = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir)
+    ));
     let meta = fs::metadata(&source).map_err(io_err("stat", &source))?;
     lchown(data, Some(meta.uid()), Some(meta.gid())).map_err(io_err("chown", data))?;
     fs::set_permissions(data, fs::Permissions::from_mode(meta.mode() & 0o7777))

@@ -37,8 +37,11 @@ pub enum ResourceError {
     #[error("Conflicting options: Nano CPUs and CPU Quota cannot both be set")]
     CpusAndQuota,
     /// `--cpus` negative.
-    #[error("Range of CPUs is from 0.01 to the number of CPUs available")]
-    NanoCpus,
+    #[error("Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available")]
+    NanoCpus {
+        /// The host's CPUs.
+        cpus: i64,
+    },
     /// `--cpu-period` out of range.
     #[error(
         "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
@@ -99,8 +102,13 @@ fn validate_cpu(r: &Resources) -> Result<(), ResourceError> {
     if nano > 0 && r.cpu_quota.unwrap_or(0) > 0 {
         return Err(ResourceError::CpusAndQuota);
     }
-    if nano < 0 {
-        return Err(ResourceError::NanoCpus);
+    // `--cpus 0` asks for no CPU at all: refused, as a limit above the host's CPUs is (docker
+    // takes 0 as "unset"; a user who typed it meant something else).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as i64);
+    if r.nano_cpus
+        .is_some_and(|n| n <= 0 || n > cpus * 1_000_000_000)
+    {
+        return Err(ResourceError::NanoCpus { cpus });
     }
     if r.cpu_period
         .is_some_and(|p| p != 0 && !(1000..=1_000_000).contains(&p))

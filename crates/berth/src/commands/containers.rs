@@ -12,8 +12,8 @@ use berth_engine::state::Status;
 
 use super::run_flags::{create_options, PullPolicy, RunFlags};
 use crate::cli::{
-    ContainerPruneArgs, ContainersArgs, ExecArgs, KillArgs, PortArgs, RenameArgs, RmArgs,
-    RunArgs, StartArgs, StopArgs, UpdateArgs,
+    ContainerPruneArgs, ContainersArgs, ExecArgs, KillArgs, PortArgs, RenameArgs, RmArgs, RunArgs,
+    StartArgs, StopArgs, UpdateArgs,
 };
 use crate::format::human_size;
 
@@ -98,7 +98,9 @@ fn create_pulling(
     match engine.create(opts) {
         Err(ContainerError::NoSuchImage(name)) if flags.pull == PullPolicy::Missing => {
             super::registry::pull_quietly(&engine.images, &name, opts.platform.as_deref())
-                .with_context(|| format!("Unable to find image '{name}' locally, and pulling it failed"))?;
+                .with_context(|| {
+                    format!("Unable to find image '{name}' locally, and pulling it failed")
+                })?;
             Ok(engine.create(opts)?)
         }
         other => Ok(other?),
@@ -115,7 +117,10 @@ fn warn_unhandled_stop_signal(c: &berth_engine::state::Container) {
         // Give PID 1 a moment to install its handlers.
         std::thread::sleep(std::time::Duration::from_millis(50));
         if !berth_engine::containers::stop::has_handler(pid, &config.stop_signal) {
-            eprintln!("{}", unhandled_warning(&c.name, &config.stop_signal, config.stop_timeout));
+            eprintln!(
+                "{}",
+                unhandled_warning(&c.name, &config.stop_signal, config.stop_timeout)
+            );
         }
     }
 }
@@ -162,7 +167,10 @@ pub fn start(engine: &mut Engine, args: &StartArgs) -> Result<Code> {
         }
     }
     if code != 0 {
-        eprintln!("Error: failed to start containers: {}", args.containers.join(", "));
+        eprintln!(
+            "Error: failed to start containers: {}",
+            args.containers.join(", ")
+        );
     }
     Ok(code)
 }
@@ -249,11 +257,33 @@ pub fn rename(engine: &mut Engine, args: &RenameArgs) -> Result<Code> {
 /// `update`.
 pub fn update(engine: &mut Engine, args: &UpdateArgs) -> Result<Code> {
     let mut r = berth_engine::spec::Resources::default();
-    let flag = |name: &'static str| move |e: parse::ParseError| anyhow::anyhow!("invalid argument for {name}: {e}");
-    r.memory = args.memory.as_deref().map(parse::ram_in_bytes).transpose().map_err(flag("--memory"))?;
-    r.memory_swap = args.memory_swap.as_deref().map(parse::memory_swap).transpose().map_err(flag("--memory-swap"))?;
-    r.memory_reservation = args.memory_reservation.as_deref().map(parse::ram_in_bytes).transpose().map_err(flag("--memory-reservation"))?;
-    r.nano_cpus = args.cpus.as_deref().map(parse::nano_cpus).transpose().map_err(flag("--cpus"))?;
+    let flag = |name: &'static str| {
+        move |e: parse::ParseError| anyhow::anyhow!("invalid argument for {name}: {e}")
+    };
+    r.memory = args
+        .memory
+        .as_deref()
+        .map(parse::ram_in_bytes)
+        .transpose()
+        .map_err(flag("--memory"))?;
+    r.memory_swap = args
+        .memory_swap
+        .as_deref()
+        .map(parse::memory_swap)
+        .transpose()
+        .map_err(flag("--memory-swap"))?;
+    r.memory_reservation = args
+        .memory_reservation
+        .as_deref()
+        .map(parse::ram_in_bytes)
+        .transpose()
+        .map_err(flag("--memory-reservation"))?;
+    r.nano_cpus = args
+        .cpus
+        .as_deref()
+        .map(parse::nano_cpus)
+        .transpose()
+        .map_err(flag("--cpus"))?;
     r.cpu_shares = args.cpu_shares;
     r.cpu_period = args.cpu_period;
     r.cpu_quota = args.cpu_quota;
@@ -272,7 +302,10 @@ pub fn update(engine: &mut Engine, args: &UpdateArgs) -> Result<Code> {
 pub fn exec(engine: &mut Engine, args: &ExecArgs) -> Result<Code> {
     let mut env = Vec::new();
     for file in &args.env_file {
-        env.extend(parse::env_file(file.as_ref(), |k| std::env::var(k).ok()).with_context(|| format!("--env-file {file}"))?);
+        env.extend(
+            parse::env_file(file.as_ref(), |k| std::env::var(k).ok())
+                .with_context(|| format!("--env-file {file}"))?,
+        );
     }
     for e in &args.env {
         env.push(parse::env(e, |k| std::env::var(k).ok())?);
@@ -302,7 +335,11 @@ pub fn port(engine: &mut Engine, args: &PortArgs) -> Result<Code> {
             p["Type"].as_str().unwrap_or("tcp")
         );
         if let Some(want) = &args.port {
-            let want = if want.contains('/') { want.clone() } else { format!("{want}/tcp") };
+            let want = if want.contains('/') {
+                want.clone()
+            } else {
+                format!("{want}/tcp")
+            };
             if want != private {
                 continue;
             }

@@ -31,8 +31,16 @@ pub fn logs(engine: &mut Engine, args: &LogsArgs) -> Result<Code> {
     };
     let options = LogOptions {
         tail,
-        since: args.since.as_deref().map(|s| parse_time_arg(s, now)).transpose()?,
-        until: args.until.as_deref().map(|s| parse_time_arg(s, now)).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_time_arg(s, now))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_time_arg(s, now))
+            .transpose()?,
         timestamps: args.timestamps,
         follow: args.follow,
         ..LogOptions::default()
@@ -115,11 +123,7 @@ pub fn stats(engine: &mut Engine, args: &StatsArgs) -> Result<Code> {
 /// The containers `stats` shows: those named, else the running ones (all with `-a`).
 fn chosen(engine: &mut Engine, args: &StatsArgs) -> Result<Vec<Container>> {
     if !args.containers.is_empty() {
-        return args
-            .containers
-            .iter()
-            .map(|n| Ok(engine.get(n)?))
-            .collect();
+        return args.containers.iter().map(|n| Ok(engine.get(n)?)).collect();
     }
     let list = engine.db.list()?;
     Ok(list
@@ -132,7 +136,11 @@ fn chosen(engine: &mut Engine, args: &StatsArgs) -> Result<Vec<Container>> {
 fn stats_object(c: &Container, row: Option<&StatsRow>, trunc: bool) -> Map<String, Value> {
     let mut o = Map::new();
     let Some(row) = row else {
-        let id = if trunc { c.id[..12].to_owned() } else { c.id.clone() };
+        let id = if trunc {
+            c.id[..12].to_owned()
+        } else {
+            c.id.clone()
+        };
         for (k, v) in [
             ("Container", id.clone()),
             ("Name", c.name.clone()),
@@ -154,7 +162,10 @@ fn stats_object(c: &Container, row: Option<&StatsRow>, trunc: bool) -> Map<Strin
     }
     let pct = |p: Option<f64>| p.map_or("--".to_owned(), |p| format!("{p:.2}%"));
     o.insert("CPULimitPerc".into(), pct(row.cpu.percent_of_limit).into());
-    o.insert("CPULimit".into(), format!("{:.2}", row.cpu.limit_cpus).into());
+    o.insert(
+        "CPULimit".into(),
+        format!("{:.2}", row.cpu.limit_cpus).into(),
+    );
     o.insert(
         "Throttled".into(),
         format!(
@@ -165,11 +176,20 @@ fn stats_object(c: &Container, row: Option<&StatsRow>, trunc: bool) -> Map<Strin
         )
         .into(),
     );
-    o.insert("MemWorkingSet".into(), bytes_size(row.memory.working_set as f64).into());
+    o.insert(
+        "MemWorkingSet".into(),
+        bytes_size(row.memory.working_set as f64).into(),
+    );
     o.insert("MemAnon".into(), bytes_size(row.memory.anon as f64).into());
     o.insert("MemCache".into(), bytes_size(row.memory.file as f64).into());
-    o.insert("MemShmem".into(), bytes_size(row.memory.shmem as f64).into());
-    o.insert("MemLimit".into(), bytes_size(row.memory.limit as f64).into());
+    o.insert(
+        "MemShmem".into(),
+        bytes_size(row.memory.shmem as f64).into(),
+    );
+    o.insert(
+        "MemLimit".into(),
+        bytes_size(row.memory.limit as f64).into(),
+    );
     o
 }
 
@@ -196,7 +216,10 @@ fn render_stats(
                 out.push('\n');
             }
         }
-        Format::Template { text, table: with_header } => {
+        Format::Template {
+            text,
+            table: with_header,
+        } => {
             let mut lines = Vec::new();
             if *with_header {
                 lines.push(split(&header(text)));
@@ -234,7 +257,12 @@ fn render_stats(
                 lines.push(
                     columns
                         .iter()
-                        .map(|c| o.get(c.1).and_then(|v| v.as_str()).unwrap_or("--").to_owned())
+                        .map(|c| {
+                            o.get(c.1)
+                                .and_then(|v| v.as_str())
+                                .unwrap_or("--")
+                                .to_owned()
+                        })
                         .collect(),
                 );
             }

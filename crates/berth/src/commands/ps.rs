@@ -21,7 +21,11 @@ pub fn ps(engine: &mut Engine, args: &PsArgs) -> Result<Code> {
         .collect::<Result<Vec<_>>>()?;
     let mut list = engine.db.list()?;
     let limit = if args.latest { 1 } else { args.last };
-    let all = args.all || limit > 0 || filters.iter().any(|f| f.key == "status" || f.key == "exited");
+    let all = args.all
+        || limit > 0
+        || filters
+            .iter()
+            .any(|f| f.key == "status" || f.key == "exited");
     list.retain(|c| all || c.status.is_live());
     list.retain(|c| filters.iter().all(|f| f.matches(c)));
     if limit > 0 {
@@ -54,16 +58,30 @@ pub fn ps(engine: &mut Engine, args: &PsArgs) -> Result<Code> {
         }
         Format::Table => {
             let mut rows = vec![[
-                "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES",
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
             ]
             .map(str::to_owned)
             .to_vec()];
             for o in &objects {
                 rows.push(
-                    ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-                        .iter()
-                        .map(|k| o[*k].as_str().unwrap_or_default().to_owned())
-                        .collect(),
+                    [
+                        "ID",
+                        "Image",
+                        "Command",
+                        "RunningFor",
+                        "Status",
+                        "Ports",
+                        "Names",
+                    ]
+                    .iter()
+                    .map(|k| o[*k].as_str().unwrap_or_default().to_owned())
+                    .collect(),
                 );
             }
             print!("{}", table(&rows));
@@ -89,7 +107,11 @@ fn row(c: &Container, no_trunc: bool) -> Map<String, Value> {
     if !no_trunc && command.chars().count() > 20 {
         command = command.chars().take(19).collect::<String>() + "…";
     }
-    let id = if no_trunc { c.id.clone() } else { short_id(&c.id).to_owned() };
+    let id = if no_trunc {
+        c.id.clone()
+    } else {
+        short_id(&c.id).to_owned()
+    };
     let created = format_time(c.created).unwrap_or_default();
     let labels = c
         .labels
@@ -111,7 +133,10 @@ fn row(c: &Container, no_trunc: bool) -> Map<String, Value> {
     o.insert("ID".into(), id.into());
     o.insert("Image".into(), c.image_name.clone().into());
     o.insert("Command".into(), format!("\"{command}\"").into());
-    o.insert("CreatedAt".into(), crate::format::go_time(Some(&created)).into());
+    o.insert(
+        "CreatedAt".into(),
+        crate::format::go_time(Some(&created)).into(),
+    );
     o.insert("RunningFor".into(), ago(c.created).into());
     o.insert("Ports".into(), ports_text(c).into());
     o.insert("State".into(), c.status.as_str().into());
@@ -121,7 +146,10 @@ fn row(c: &Container, no_trunc: bool) -> Map<String, Value> {
     o.insert("Mounts".into(), mounts.into());
     o.insert("Networks".into(), config.network_mode.into());
     o.insert("Size".into(), "N/A".into());
-    o.insert("LocalVolumes".into(), config.volumes.len().to_string().into());
+    o.insert(
+        "LocalVolumes".into(),
+        config.volumes.len().to_string().into(),
+    );
     o
 }
 
@@ -161,7 +189,11 @@ pub fn status_text(c: &Container) -> String {
     match c.status {
         Status::Running | Status::Paused | Status::Restarting => {
             let up = human_duration(c.started_at.map(elapsed).unwrap_or_default());
-            let paused = if c.status == Status::Paused { " (Paused)" } else { "" };
+            let paused = if c.status == Status::Paused {
+                " (Paused)"
+            } else {
+                ""
+            };
             format!("Up {up}{paused}")
         }
         Status::Exited => format!(
@@ -186,7 +218,9 @@ impl Filter {
         let Some((key, value)) = text.split_once('=') else {
             bail!("bad format of filter (expected name=value)");
         };
-        let known = ["id", "name", "label", "status", "exited", "ancestor", "before", "since"];
+        let known = [
+            "id", "name", "label", "status", "exited", "ancestor", "before", "since",
+        ];
         if !known.contains(&key) {
             bail!("invalid filter '{key}'");
         }
@@ -202,8 +236,16 @@ impl Filter {
             "id" => c.id.starts_with(v),
             "name" => c.name.contains(v.trim_start_matches('/')),
             "status" => c.status.as_str() == v,
-            "exited" => c.status == Status::Exited && c.exit_code.map(|e| e.to_string()) == Some(v.to_owned()),
-            "ancestor" => c.image_name == v || c.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")),
+            "exited" => {
+                c.status == Status::Exited
+                    && c.exit_code.map(|e| e.to_string()) == Some(v.to_owned())
+            }
+            "ancestor" => {
+                c.image_name == v
+                    || c.image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(v.trim_start_matches("sha256:"))
+            }
             "label" => {
                 let (k, want) = match v.split_once('=') {
                     Some((k, w)) => (k, Some(w)),

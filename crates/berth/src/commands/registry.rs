@@ -110,6 +110,9 @@ pub fn pull_quietly(images: &Images, name: &str, platform: Option<&str>) -> Resu
     if let Some(digest) = image.repo_digests.iter().find_map(|d| d.rsplit_once('@')) {
         eprintln!("Digest: {}", digest.1);
     }
-    eprintln!("Status: Downloaded newer image for {}", familiar(&reference.to_string()));
+    eprintln!(
+        "Status: Downloaded newer image for {}",
+        familiar(&reference.to_string())
+    );
     Ok(())
 }
