@@ -693,3 +693,61 @@ fn a_dead_monitor_is_noticed_by_the_next_command() {
     assert_eq!(state, "exited false");
     b.ok(&["rm", "orphan"]);
 }
+
+/// Kill `berth run -d` at many points of its work: the next command repairs whatever was
+/// left (an abandoned creation is removed; a started container is kept), and removing what
+/// remains leaves no layer, mount, bundle or cgroup behind.
+#[test]
+fn kill_9_of_berth_run_at_any_point_is_repaired_by_the_next_command() {
+    let b = setup!();
+    for (i, delay_ms) in [0u64, 5, 10, 20, 40, 60, 90, 120, 150, 180, 220, 260, 320]
+        .iter()
+        .enumerate()
+    {
+        let name = format!("crash{i}");
+        let mut child = b
+            .command(&["run", "-d", "--name", &name, "bb", "sleep", "1000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(*delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // The next command repairs: no record is left incomplete, every record has its layer and
+    // every layer its record.
+    let ps = b.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}}"]);
+    let ids: Vec<&str> = ps.lines().filter_map(|l| l.split(' ').next()).collect();
+    let layers: std::collections::BTreeSet<String> =
+        std::fs::read_dir(b.data().join("storage/containers"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+    let recorded: std::collections::BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
+    assert_eq!(layers, recorded, "ps:\n{ps}");
+    for id in &ids {
+        let out = b.run(&["rm", "-f", id]);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    assert!(b.ids().is_empty());
+    let root = b.dir.path().to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&root), "mounts left under {root}");
+    for id in recorded {
+        for controller in ["memory", "pids", "cpu"] {
+            let dir = Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join("berth")
+                .join(&id);
+            assert!(!dir.exists(), "{} left", dir.display());
+        }
+    }
+    let bundles = std::fs::read_dir(b.data().join("containers"))
+        .unwrap()
+        .count();
+    assert_eq!(bundles, 0);
+}

@@ -80,6 +80,11 @@ impl Engine {
         let _ = fs::remove_file(dirs.exit_file());
         if config_of(&c).auto_remove {
             let c = self.db.get(&c.id)?;
+            // `wait`, `stop` and `rm` of a `--rm` container may ask for its code after it is gone.
+            let exited = self.run_root.join("exited");
+            let _ = fs::create_dir_all(&exited);
+            let code = c.exit_code.unwrap_or(255).to_string();
+            let _ = write_atomic(&exited.join(&c.id), code.as_bytes());
             return self.remove_everything(&c, true);
         }
         if failures.is_empty() {
@@ -102,6 +107,15 @@ impl Engine {
         }
         (kills, oom_victims(id))
     }
+}
+
+/// The exit code a `--rm` container left when its cleanup removed it.
+pub fn removed_exit_code(run_root: &Path, id: &str) -> Option<i32> {
+    fs::read_to_string(run_root.join("exited").join(id))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Read the monitor's exit file, if it wrote one.
@@ -172,13 +186,26 @@ pub fn parse_oom_kill(line: &str, id: &str) -> Option<OomVictim> {
     })
 }
 
-/// Write `bytes` to `path`: a temporary file beside it, fsync, rename.
+/// Write `bytes` to `path`, readable by its owner only (specs and process files hold the
+/// container's environment, secrets included): a temporary file of this process beside it,
+/// fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContainerError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err("create", &tmp))?;
     file.write_all(bytes).map_err(io_err("write", &tmp))?;
     file.sync_all().map_err(io_err("fsync", &tmp))?;
-    fs::rename(&tmp, path).map_err(io_err("rename", path))
+    fs::rename(&tmp, path).map_err(io_err("rename", path))?;
+    if let Some(dir) = path.parent() {
+        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 /// `format_time` for callers outside the state module.

@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use berth_sys::resolve::{IN_ROOT, NO_MAGICLINKS};
@@ -43,19 +43,29 @@ const O_RDONLY: i32 = 0;
 const O_DIRECTORY: i32 = 0o200000;
 const O_NOFOLLOW: i32 = 0o400000;
 const O_PATH: i32 = 0o10000000;
-const O_WRONLY_CREAT_TRUNC: i32 = 0o1 | 0o100 | 0o1000;
+const O_NONBLOCK: i32 = 0o4000;
 
 impl Engine {
+    fn unmount_after_copy(&mut self, mounted: Option<String>) {
+        if let Some(id) = mounted {
+            let _ = self.images.containers.unmount(&id);
+        }
+    }
+
     /// `berth cp SOURCE DESTINATION`, one of them `CONTAINER:PATH`; `archive` keeps owners.
     pub fn copy(&mut self, source: &str, destination: &str, archive: bool) -> Result<()> {
         match (split(source), split(destination)) {
             (Some((c, src)), None) => {
-                let root = container_root(self, c)?;
-                from_container(root.as_fd(), src, Path::new(destination))
+                let (root, mounted) = container_root(self, c)?;
+                let result = from_container(root.as_fd(), src, Path::new(destination));
+                self.unmount_after_copy(mounted);
+                result
             }
             (None, Some((c, dst))) => {
-                let root = container_root(self, c)?;
-                to_container(Path::new(source), root.as_fd(), dst, archive)
+                let (root, mounted) = container_root(self, c)?;
+                let result = to_container(Path::new(source), root.as_fd(), dst, archive);
+                self.unmount_after_copy(mounted);
+                result
             }
             (Some(_), Some(_)) => Err(ContainerError::Unsupported(
                 "copying between containers is not supported".to_owned(),
@@ -76,13 +86,30 @@ fn split(arg: &str) -> Option<(&str, &str)> {
     Some((name, path))
 }
 
-fn container_root(engine: &mut Engine, name: &str) -> Result<File> {
+/// The container's root directory: its process's root while it runs (mounts included), else
+/// its rootfs, mounted for the copy (and unmounted by the returned guard).
+fn container_root(engine: &mut Engine, name: &str) -> Result<(File, Option<String>)> {
     let c = engine.get(name)?;
-    let root = match c.pid.filter(|_| c.status.is_live()) {
-        Some(pid) => PathBuf::from(format!("/proc/{pid}/root")),
-        None => engine.images.containers.mount(&c.id)?,
-    };
-    File::open(&root).with_context(|| format!("opening the root of {name}"))
+    if let Some(pid) = c.pid.filter(|_| c.status.is_live()) {
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let file = File::open(&root).with_context(|| format!("opening the root of {name}"))?;
+        // The pid may have died and been reused since the record was read: the root is the
+        // container's only if the process is still in the container's cgroup.
+        let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        if !cgroup.contains(&c.id) {
+            return Err(ContainerError::NotRunning(c.id));
+        }
+        return Ok((file, None));
+    }
+    let merged = engine.images.containers.mount(&c.id)?;
+    let file = File::open(&merged).with_context(|| format!("opening the root of {name}"));
+    match file {
+        Ok(file) => Ok((file, Some(c.id))),
+        Err(e) => {
+            let _ = engine.images.containers.unmount(&c.id);
+            Err(e)
+        }
+    }
 }
 
 fn in_root(root: BorrowedFd<'_>, path: &str, flags: i32, mode: u32) -> io::Result<OwnedFd> {
@@ -118,7 +145,10 @@ fn from_container(root: BorrowedFd<'_>, src: &str, dst: &Path) -> Result<()> {
         dst.to_path_buf()
     };
     if meta.is_dir() {
-        fs::create_dir_all(&target).context(format!("mkdir {}", target.display()))?;
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).context(format!("mkdir {}", parent.display()))?;
+        }
+        host_dir(&target)?;
         copy_out_dir(root, src.trim_end_matches("/."), &target)
     } else {
         copy_out_file(root, src, &target)
@@ -126,26 +156,58 @@ fn from_container(root: BorrowedFd<'_>, src: &str, dst: &Path) -> Result<()> {
 }
 
 fn copy_out_file(root: BorrowedFd<'_>, src: &str, dst: &Path) -> Result<()> {
-    let fd = in_root(root, src, O_RDONLY | O_NOFOLLOW, 0);
-    match fd {
-        Ok(fd) => {
-            let mut from = File::from(fd);
-            let mode = from.metadata().context(format!("stat {src}"))?.mode();
-            let mut to =
-                File::create(dst).with_context(|| format!("creating {}", dst.display()))?;
+    // O_PATH first: opening a device or a FIFO the container made would act on it.
+    let handle = in_root(root, src, O_PATH | O_NOFOLLOW, 0)
+        .with_context(|| format!("opening {src} in the container"))?;
+    let meta = fs::metadata(fd_path(&handle)).context(format!("stat {src}"))?;
+    let stat = rustix::fs::fstat(&handle).context(format!("stat {src}"))?;
+    let file_type = rustix::fs::FileType::from_raw_mode(stat.st_mode);
+    replace_host_entry(dst)?;
+    match file_type {
+        rustix::fs::FileType::RegularFile => {
+            // Reopened through the O_PATH fd: the same inode, now readable.
+            let mut from = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(O_NONBLOCK)
+                .open(fd_path(&handle))
+                .context(format!("opening {src}"))?;
+            let mut to = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dst)
+                .with_context(|| format!("creating {}", dst.display()))?;
             io::copy(&mut from, &mut to).context(format!("copying {src}"))?;
-            to.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
+            to.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
                 .context(format!("chmod {}", dst.display()))?;
-            Ok(())
         }
-        Err(e) if e.raw_os_error() == Some(40) => {
-            // ELOOP: a symlink, copied as one.
+        rustix::fs::FileType::Symlink => {
             let target = readlink_in(root, src)?;
             std::os::unix::fs::symlink(target, dst)
                 .context(format!("symlink {}", dst.display()))?;
-            Ok(())
         }
-        Err(e) => Err(e).with_context(|| format!("opening {src} in the container")),
+        _ => {} // devices, FIFOs and sockets are not copied
+    }
+    Ok(())
+}
+
+/// Make room for a new entry at host path `dst`: whatever is there (a file, or a symlink an
+/// earlier copy wrote) is removed, never followed. A directory stays.
+fn replace_host_entry(dst: &Path) -> Result<()> {
+    match fs::symlink_metadata(dst) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => fs::remove_file(dst).context(format!("replacing {}", dst.display())),
+        Err(_) => Ok(()),
+    }
+}
+
+/// A host directory at `dst` (a symlink there is replaced, not followed).
+fn host_dir(dst: &Path) -> Result<()> {
+    replace_host_entry(dst)?;
+    match fs::create_dir(dst) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            Err(e).context(format!("mkdir {}", dst.display()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -173,7 +235,7 @@ fn copy_out_dir(root: BorrowedFd<'_>, src: &str, dst: &Path) -> Result<()> {
         let kind = entry.file_type().context(format!("stat {child}"))?;
         let target = dst.join(&name);
         if kind.is_dir() {
-            fs::create_dir_all(&target).context(format!("mkdir {}", target.display()))?;
+            host_dir(&target)?;
             copy_out_dir(root, &child, &target)?;
         } else if kind.is_file() || kind.is_symlink() {
             copy_out_file(root, &child, &target)?;
@@ -221,19 +283,39 @@ fn mkdir_in(root: BorrowedFd<'_>, path: &str, mode: u32) -> Result<()> {
 
 fn copy_in_file(src: &Path, root: BorrowedFd<'_>, dst: &str, archive: bool) -> Result<()> {
     let meta = fs::symlink_metadata(src).context(format!("stat {}", src.display()))?;
+    let (parent, name) = dst
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .unwrap_or(("", dst));
+    let dir = in_root(root, parent, O_PATH | O_DIRECTORY, 0)
+        .with_context(|| format!("no directory {parent:?} in the container"))?;
+    // Whatever the container has there is replaced, never opened: a device node or FIFO it
+    // made would otherwise be written through (docker's untar does the same).
+    match rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                != rustix::fs::FileType::Directory =>
+        {
+            rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty())
+                .context(format!("replacing {dst} in the container"))?;
+        }
+        _ => {}
+    }
     if meta.file_type().is_symlink() {
         let target = fs::read_link(src).context(format!("readlink {}", src.display()))?;
-        let (parent, name) = dst.rsplit_once('/').unwrap_or(("", dst));
-        let dir =
-            in_root(root, parent, O_PATH | O_DIRECTORY, 0).context(format!("open {parent}"))?;
         rustix::fs::symlinkat(target.as_path(), &dir, name).context(format!("symlink {dst}"))?;
         return Ok(());
     }
-    let fd = in_root(
-        root,
-        dst,
-        O_WRONLY_CREAT_TRUNC | O_NOFOLLOW,
-        meta.mode() & 0o7777,
+    let flags = rustix::fs::OFlags::WRONLY
+        | rustix::fs::OFlags::CREATE
+        | rustix::fs::OFlags::EXCL
+        | rustix::fs::OFlags::NOFOLLOW
+        | rustix::fs::OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(
+        &dir,
+        name,
+        flags,
+        rustix::fs::Mode::from_raw_mode(meta.mode() & 0o777),
     )
     .with_context(|| format!("creating {dst} in the container"))?;
     let mut to = File::from(fd);

@@ -52,8 +52,9 @@ impl Engine {
         let rootfs_options = RootfsOptions::parse(&opts.storage_opts)?;
         let id = new_id().map_err(|e| ContainerError::Unsupported(e.to_string()))?;
         let dirs = self.dirs(&id);
-        fs::create_dir_all(&dirs.bundle).map_err(io_err("create", &dirs.bundle))?;
-        let lock = lock_creation(&dirs.create_lock())?;
+        // Held until the record is complete: the next command's repair tells a creation that
+        // died (lock free, record incomplete) from one under way.
+        let lock = super::lock::lock(&self.run_root, &id)?;
         let mut record = Container::new(
             id.clone(),
             opts.name.clone().unwrap_or_default(),
@@ -73,10 +74,20 @@ impl Engine {
             None => self.db.create_with_generated_name(&mut record),
         };
         if let Err(e) = inserted {
-            let _ = fs::remove_dir_all(&dirs.bundle);
+            super::lock::forget(&self.run_root, &id);
             return Err(e.into());
         }
-        let made = self.make(&mut record, opts, &image, &image_config, &rootfs_options);
+        let mut made_volumes = Vec::new();
+        // The bundle directory comes after the record, which is what a repair goes by.
+        let made = super::make_private_dir(&dirs.bundle).and_then(|()| {
+            self.make(
+                &mut record,
+                opts,
+                (&image, &image_config),
+                &rootfs_options,
+                &mut made_volumes,
+            )
+        });
         let record = match made {
             Ok(()) => {
                 set_details(&mut record, &Details::default());
@@ -89,14 +100,25 @@ impl Engine {
                 })?
             }
             Err(e) => {
-                if let Err(teardown) = self.remove_everything(&record, true) {
-                    return Err(ContainerError::Start(format!("{e} (and {teardown})")));
+                // The volumes this creation made are not in the record yet.
+                let store = Volumes::new(&self.data_root);
+                let mut failures: Vec<String> = made_volumes
+                    .iter()
+                    .filter_map(|v| store.remove(v).err().map(|e| e.to_string()))
+                    .collect();
+                if let Err(teardown) = self.remove_everything_locked(&record, true, &lock) {
+                    failures.push(teardown.to_string());
+                }
+                if !failures.is_empty() {
+                    return Err(ContainerError::Start(format!(
+                        "{e} (and cleaning up: {})",
+                        failures.join("; ")
+                    )));
                 }
                 return Err(e);
             }
         };
         drop(lock);
-        let _ = fs::remove_file(dirs.create_lock());
         Ok(record)
     }
 
@@ -105,9 +127,9 @@ impl Engine {
         &mut self,
         record: &mut Container,
         opts: &CreateOptions,
-        image: &berth_storage::Image,
-        image_config: &ImageConfig,
+        (image, image_config): (&berth_storage::Image, &ImageConfig),
         rootfs_options: &RootfsOptions,
+        made_volumes: &mut Vec<String>,
     ) -> Result<(), ContainerError> {
         let id = record.id.clone();
         let lowers = {
@@ -146,7 +168,7 @@ impl Engine {
             exposed_ports: exposed_ports(image_config),
             ..ContainerConfig::default()
         };
-        self.resolve_mounts(&mut run, &mut config, &opts.volumes, &rootfs)?;
+        self.resolve_mounts(&mut run, &mut config, &opts.volumes, &rootfs, made_volumes)?;
         resolve_devices(&mut run, opts)?;
         self.resolve_namespaces(&mut run, opts)?;
         apply_security_opts(&mut run, &opts.security_opts)?;
@@ -187,9 +209,13 @@ impl Engine {
         (config.entrypoint, config.cmd) = split_command(image_config, &run, &args[skip..]);
         config.stop_signal = generated.stop_signal.clone();
         for volume in &generated.volumes {
-            self.add_anonymous_volume(&mut generated.spec, &mut config, volume, &rootfs)?;
+            let name =
+                self.add_anonymous_volume(&mut generated.spec, &mut config, volume, &rootfs)?;
+            made_volumes.push(name);
         }
         write_spec(&self.dirs(&id).config_json(), &generated.spec)?;
+        // `start` mounts it again; a container that never runs holds no mount.
+        self.images.containers.unmount(&id)?;
         record.config = serde_json::to_value(&config).unwrap_or_default();
         record.labels = serde_json::to_value(&generated.labels).unwrap_or_default();
         Ok(())
@@ -203,6 +229,7 @@ impl Engine {
         config: &mut ContainerConfig,
         volumes: &[VolumeSpec],
         rootfs: &Path,
+        made_volumes: &mut Vec<String>,
     ) -> Result<(), ContainerError> {
         let store = Volumes::new(&self.data_root);
         for v in volumes {
@@ -226,6 +253,7 @@ impl Engine {
                 ),
                 VolumeSource::Anonymous => {
                     let name = new_id().map_err(|e| ContainerError::Unsupported(e.to_string()))?;
+                    made_volumes.push(name.clone());
                     (self.volume(&store, &name, v, rootfs)?, Some(name), true)
                 }
             };
@@ -268,7 +296,7 @@ impl Engine {
         config: &mut ContainerConfig,
         target: &str,
         rootfs: &Path,
-    ) -> Result<(), ContainerError> {
+    ) -> Result<String, ContainerError> {
         let store = Volumes::new(&self.data_root);
         let name = new_id().map_err(|e| ContainerError::Unsupported(e.to_string()))?;
         let v = VolumeSpec {
@@ -281,7 +309,7 @@ impl Engine {
         };
         let data = self.volume(&store, &name, &v, rootfs)?;
         config.volumes.push(VolumeUse {
-            name,
+            name: name.clone(),
             destination: target.to_owned(),
             anonymous: true,
             read_only: false,
@@ -296,7 +324,7 @@ impl Engine {
         let mut mounts = spec.mounts().clone().unwrap_or_default();
         mounts.push(mount);
         spec.set_mounts(Some(mounts));
-        Ok(())
+        Ok(name)
     }
 
     /// `--network`, `--ipc`, `--pid`, `--uts`: host, private, or another container's.
@@ -330,14 +358,6 @@ impl Engine {
             "/proc/{pid}/ns/{kind}"
         ))))
     }
-}
-
-/// Take the creation lock (held until `create` returns or the process dies).
-fn lock_creation(path: &Path) -> Result<fs::File, ContainerError> {
-    let file = fs::File::create(path).map_err(io_err("create", path))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| io_err("lock", path)(e.into()))?;
-    Ok(file)
 }
 
 /// `--device` and the throttles: look the host devices up.

@@ -31,11 +31,6 @@ impl Dirs {
         self.bundle.join("ctr.log")
     }
 
-    /// Held (flock) while the container is being created; see `create`.
-    pub fn create_lock(&self) -> PathBuf {
-        self.bundle.join("creating.lock")
-    }
-
     /// The runtime writes the container's pid here.
     pub fn pid_file(&self) -> PathBuf {
         self.run.join("pid")

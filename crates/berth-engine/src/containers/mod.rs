@@ -9,6 +9,7 @@ mod create;
 mod dirs;
 pub mod exec;
 mod lifecycle;
+mod lock;
 mod options;
 mod reconcile;
 mod remove;
@@ -126,6 +127,17 @@ pub(crate) fn io_err(
     move |source| ContainerError::Io { step, path, source }
 }
 
+/// Make `dir` (and its parents) with mode 0700: bundles and run directories hold the
+/// containers' environments.
+pub(crate) fn make_private_dir(dir: &Path) -> Result<(), ContainerError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err("create", dir))
+}
+
 /// The container side of the engine: the image stores, the state database and the two roots.
 #[derive(Debug)]
 pub struct Engine {
@@ -142,8 +154,8 @@ pub struct Engine {
 impl Engine {
     /// Open the stores and the database; clean up what crashed commands left behind.
     pub fn open(data_root: &Path, run_root: &Path) -> Result<Engine, ContainerError> {
-        std::fs::create_dir_all(data_root).map_err(io_err("create", data_root))?;
-        std::fs::create_dir_all(run_root).map_err(io_err("create", run_root))?;
+        make_private_dir(data_root)?;
+        make_private_dir(run_root)?;
         let mut engine = Engine {
             data_root: data_root.to_path_buf(),
             run_root: run_root.to_path_buf(),

@@ -15,49 +15,56 @@ impl Engine {
             return;
         };
         for c in list {
-            if details_of(&c).incomplete {
-                if self.creation_abandoned(&c.id) {
-                    let _ = self.remove_everything(&c, true);
-                }
-                continue;
-            }
-            if c.status.is_live() || c.status == Status::Removing {
+            let needs = details_of(&c).incomplete
+                || c.status.is_live()
+                || c.status == Status::Removing
+                || c.monitor_pid.is_some();
+            if needs {
                 self.reconcile_one(&c.id);
             }
         }
     }
 
-    /// If container `id` is recorded as running but its monitor is gone, record the exit.
+    /// Repair container `id` if whatever worked on it died: nobody holds its lock, and its
+    /// record (read again under the lock) still says the work was under way. Never waits.
     pub(crate) fn reconcile_one(&mut self, id: &str) {
+        // Whoever works on it now holds the lock: nothing to repair.
+        let Some(lock) = super::lock::try_lock(&self.run_root, id) else {
+            return;
+        };
         let Ok(c) = self.db.get(id) else {
             return;
         };
-        if c.status == Status::Removing {
-            if c.monitor_pid.is_none_or(|m| !is_monitor_of(m, &c.id)) {
-                let _ = self.remove_everything(&c, false);
+        let me = std::process::id() as i32;
+        if c.monitor_pid == Some(me) {
+            return; // this is the container's own cleanup
+        }
+        let monitor_alive = c.monitor_pid.is_some_and(|m| is_monitor_of(m, &c.id));
+        if details_of(&c).incomplete || (c.status == Status::Removing && !monitor_alive) {
+            // A creation or removal that died half-way: finish tearing it down.
+            let _ = self.remove_everything_locked(&c, true, &lock);
+            return;
+        }
+        let runtime = self.runtime_of(&c);
+        if c.status == Status::Created && c.monitor_pid.is_some() {
+            // A `start` died between starting the monitor and starting the process: stop
+            // what it started; the monitor records the exit.
+            let _ = runtime.run(&["delete", "--force", c.id.as_str()]);
+            if !monitor_alive {
+                let _ = self.db.modify(&c.id, |r| {
+                    r.monitor_pid = None;
+                    Ok::<_, ContainerError>(())
+                });
             }
             return;
         }
-        if !c.status.is_live() {
-            return;
-        }
-        if c.monitor_pid.is_some_and(|m| is_monitor_of(m, &c.id)) {
+        if !c.status.is_live() || monitor_alive {
             return;
         }
         // The monitor died (or the machine rebooted): make sure nothing of it runs on.
-        let runtime = self.runtime_of(&c);
         let _ = runtime.run(&["kill", "--all", c.id.as_str(), "KILL"]);
+        drop(lock);
         let _ = self.cleanup(&c.id);
-    }
-
-    /// Whether the creation of `id` was abandoned: nobody holds its lock.
-    fn creation_abandoned(&self, id: &str) -> bool {
-        let path = self.dirs(id).create_lock();
-        let Ok(file) = fs::File::open(&path) else {
-            return true;
-        };
-        let free = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
-        free.is_ok()
     }
 }
 

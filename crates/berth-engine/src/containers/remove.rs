@@ -19,7 +19,10 @@ impl Engine {
         volumes: bool,
     ) -> Result<Container, ContainerError> {
         let c = self.db.get(what)?;
-        if c.status.is_live() {
+        let has_monitor = c
+            .monitor_pid
+            .is_some_and(|m| super::reconcile::is_monitor_of(m, &c.id));
+        if c.status.is_live() || has_monitor {
             if !force {
                 return Err(crate::state::ContainersError::IsLive {
                     name: c.name.clone(),
@@ -32,12 +35,17 @@ impl Engine {
                 let _ = runtime.run(&["resume", c.id.as_str()]);
             }
             let _ = runtime.run(&["kill", "--all", c.id.as_str(), "KILL"]);
+            if c.status == Status::Created {
+                // Created but never started: the process waits in the runtime's `create`.
+                let _ = runtime.run(&["delete", "--force", c.id.as_str()]);
+            }
             self.wait_recorded(&c)?;
         }
         let c = match self.db.get(&c.id) {
             Ok(c) => c,
             // Its cleanup removed it (`--rm`).
-            Err(_) => return Ok(c),
+            Err(crate::state::ContainersError::NoSuchContainer { .. }) => return Ok(c),
+            Err(e) => return Err(e.into()),
         };
         self.remove_everything(&c, volumes)?;
         Ok(c)
@@ -49,6 +57,17 @@ impl Engine {
         &mut self,
         c: &Container,
         volumes: bool,
+    ) -> Result<(), ContainerError> {
+        let lock = super::lock::lock(&self.run_root, &c.id)?;
+        self.remove_everything_locked(c, volumes, &lock)
+    }
+
+    /// [`Engine::remove_everything`] for a caller that holds the container's lock.
+    pub(crate) fn remove_everything_locked(
+        &mut self,
+        c: &Container,
+        volumes: bool,
+        _lock: &super::lock::OpLock,
     ) -> Result<(), ContainerError> {
         let _ = self.db.modify(&c.id, |r| {
             r.status = Status::Removing;
@@ -97,6 +116,7 @@ impl Engine {
             });
         }
         self.db.remove(&c.id, true)?;
+        super::lock::forget(&self.run_root, &c.id);
         Ok(())
     }
 }

@@ -138,6 +138,17 @@ pub fn error_text(stderr: &[u8], status: std::process::ExitStatus) -> String {
     }
 }
 
+/// A message relayed from the runtime (by berth-monitor): the `msg` of each runc-style log
+/// line, the rest as it is.
+pub fn clean_message(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| runc_msg(l).unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// The `msg` of a runc/crun log line, if it is one.
 fn runc_msg(line: &str) -> Option<&str> {
     let rest = line.split_once("msg=\"")?.1;

@@ -29,6 +29,17 @@ impl Engine {
     /// Start container `what`; with `attach`, connect to its output first.
     pub fn start(&mut self, what: &str, attach: bool) -> Result<Started, ContainerError> {
         let c = self.db.get(what)?;
+        let _lock = super::lock::lock(&self.run_root, &c.id)?;
+        // Again under the lock: another start (or a removal) may have got there first.
+        let c = self.db.get(&c.id)?;
+        if c.monitor_pid
+            .is_some_and(|m| super::reconcile::is_monitor_of(m, &c.id))
+        {
+            return Err(ContainerError::Start(format!(
+                "container {} is already being started or run",
+                c.name
+            )));
+        }
         if !matches!(c.status, Status::Created | Status::Exited) {
             return Err(ContainerError::Start(format!(
                 "container {} is {}: cannot start it",
@@ -42,7 +53,7 @@ impl Engine {
         // A runtime state left by an earlier run (or a crash) would make `create` fail.
         let _ = runtime.run(&["delete", "--force", c.id.as_str()]);
         let _ = fs::remove_dir_all(&dirs.run);
-        fs::create_dir_all(&dirs.run).map_err(io_err("create", &dirs.run))?;
+        super::make_private_dir(&dirs.run)?;
         fs::create_dir_all(&runtime.root).map_err(io_err("create", &runtime.root))?;
         let monitor_path = tools::find("berth-monitor", "BERTH_MONITOR")?;
         let self_exe = std::env::current_exe().map_err(io_err("find", "berth".as_ref()))?;
@@ -87,17 +98,28 @@ impl Engine {
             .stderr(Stdio::null());
         let mut monitor = cmd.spawn().map_err(io_err("start", &monitor_path))?;
         drop(cmd); // closes our copy of the pipe's write end
+                   // Recorded before anything else: if this process dies now, the next command finds the
+                   // monitor (and the lock free) and stops what it started.
+        let monitor_pid = i32::try_from(monitor.id()).unwrap_or_default();
+        self.db.modify(&c.id, |r| {
+            r.monitor_pid = Some(monitor_pid);
+            Ok::<_, ContainerError>(())
+        })?;
         let sync = read_sync(reader);
         let pid = match sync {
             Ok(pid) => pid,
             Err(message) => {
                 let _ = monitor.wait();
-                let message = message.clone();
+                let _ = self.images.containers.unmount(&c.id);
+                let _ = self.db.modify(&c.id, |r| {
+                    r.monitor_pid = None;
+                    Ok::<_, ContainerError>(())
+                });
+                let message = super::runtime::clean_message(&message);
                 self.note_error(&c.id, &message);
                 return Err(ContainerError::Start(message));
             }
         };
-        let monitor_pid = i32::try_from(monitor.id()).unwrap_or_default();
         let container = self.db.modify(&c.id, |r| {
             r.status = Status::Running;
             r.pid = Some(pid);

@@ -63,8 +63,10 @@ impl Engine {
         let runtime = self.runtime_of(&c);
         let pidfd = berth_sys::pidfd_open(pid).ok();
         let _ = runtime.run(&["kill", c.id.as_str(), signal.as_str()]);
+        // docker: a negative timeout waits for as long as it takes.
+        let wait = u64::try_from(timeout).map_or(Duration::MAX, Duration::from_secs);
         let exited = match &pidfd {
-            Some(fd) => wait_fd(fd.as_fd(), Duration::from_secs(timeout.max(0) as u64)),
+            Some(fd) => wait_fd(fd.as_fd(), wait),
             None => true,
         };
         let mut escalated = false;
@@ -95,7 +97,12 @@ impl Engine {
         if c.status == Status::Paused && !matches!(signal, "KILL" | "SIGKILL" | "9") {
             return Err(ContainerError::Paused(c.id.clone()));
         }
-        self.runtime_of(&c).run(&["kill", c.id.as_str(), signal])?;
+        let runtime = self.runtime_of(&c);
+        runtime.run(&["kill", c.id.as_str(), signal])?;
+        if c.status == Status::Paused {
+            // A frozen process dies only once thawed (docker resumes it too).
+            let _ = runtime.run(&["resume", c.id.as_str()]);
+        }
         Ok(c)
     }
 
@@ -111,7 +118,18 @@ impl Engine {
         }
         // The monitor is gone: if it died without recording, reconcile does it now.
         self.reconcile_one(&c.id);
-        Ok(self.db.get(&c.id)?)
+        match self.db.get(&c.id) {
+            Ok(c) => Ok(c),
+            // Its cleanup removed it (`--rm`): what it left is its exit code.
+            Err(crate::state::ContainersError::NoSuchContainer { .. }) => {
+                let mut gone = c.clone();
+                gone.status = Status::Exited;
+                gone.pid = None;
+                gone.exit_code = super::cleanup::removed_exit_code(&self.run_root, &c.id);
+                Ok(gone)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// `berth wait`: block until the container stops; its exit code.

@@ -39,6 +39,12 @@ pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<Code> {
             if opts.auto_remove {
                 let _ = engine.remove(&c.id, true, true);
             }
+            // docker: 127 when the command cannot be found, 126 when it cannot be run.
+            let text = e.to_string();
+            if let Some(code) = exec_failure_code(&text) {
+                eprintln!("Error: {text}");
+                return Ok(code);
+            }
             return Err(e.into());
         }
     };
@@ -75,6 +81,18 @@ pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<Code> {
             let c = engine.get(&c.id).ok();
             Ok(c.and_then(|c| c.exit_code).unwrap_or(255))
         }
+    }
+}
+
+/// docker's status for a container command that could not be executed.
+fn exec_failure_code(message: &str) -> Option<Code> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("executable file not found") || m.contains("no such file or directory") {
+        Some(127)
+    } else if m.contains("permission denied") || m.contains("exec format error") {
+        Some(126)
+    } else {
+        None
     }
 }
 
