@@ -128,7 +128,8 @@ fn busybox_rootfs(root: &Path) {
     std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
     for tool in [
         "sh", "ls", "cat", "echo", "sleep", "ps", "id", "head", "dd", "mkdir", "env", "true",
-        "false", "kill", "hostname", "pwd", "tail", "trap", "stty", "wc", "yes", "ln",
+        "false", "kill", "hostname", "pwd", "tail", "trap", "stty", "wc", "yes", "ln", "mkfifo",
+        "test",
     ] {
         std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
     }
@@ -750,4 +751,66 @@ fn kill_9_of_berth_run_at_any_point_is_repaired_by_the_next_command() {
         .unwrap()
         .count();
     assert_eq!(bundles, 0);
+}
+
+/// `cp` replaces what the container put at a destination instead of opening it (a FIFO would
+/// block, a device node would be written through), never opens a FIFO it copies out, and the
+/// spec (the container's environment, secrets included) is readable by root only.
+#[test]
+fn cp_never_opens_special_files_and_specs_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let b = setup!();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fifo",
+        "-e",
+        "SECRET=hunter2",
+        "bb",
+        "sleep",
+        "1000",
+    ]);
+    b.ok(&["exec", "fifo", "mkfifo", "/tmp/in", "/tmp/out"]);
+    let payload = b.dir.path().join("payload");
+    std::fs::write(&payload, "payload\n").unwrap();
+    let within = |args: &[&str]| {
+        let mut child = b
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("berth {args:?} hung on a FIFO");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert!(within(&["cp", payload.to_str().unwrap(), "fifo:/tmp/in"]).success());
+    assert_eq!(b.ok(&["exec", "fifo", "cat", "/tmp/in"]), "payload\n");
+    let out = b.dir.path().join("copied");
+    within(&["cp", "fifo:/tmp/out", out.to_str().unwrap()]);
+    assert!(!out.exists() || out.metadata().unwrap().is_file());
+    let spec = b
+        .data()
+        .join("containers")
+        .join(b.inspect("fifo", "{{.Id}}"))
+        .join("config.json");
+    assert!(std::fs::read_to_string(&spec).unwrap().contains("hunter2"));
+    assert_eq!(
+        spec.metadata().unwrap().permissions().mode() & 0o077,
+        0,
+        "{}",
+        spec.display()
+    );
+    let bundles = b.data().join("containers");
+    assert_eq!(bundles.metadata().unwrap().permissions().mode() & 0o077, 0);
+    b.ok(&["rm", "-f", "fifo"]);
 }
