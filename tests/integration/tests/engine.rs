@@ -814,3 +814,95 @@ fn cp_never_opens_special_files_and_specs_are_private() {
     assert_eq!(bundles.metadata().unwrap().permissions().mode() & 0o077, 0);
     b.ok(&["rm", "-f", "fifo"]);
 }
+
+/// `-t` gives the container a terminal of the caller's size (run and exec, through
+/// `script`'s pty), `-i` passes stdin, `exec -d` runs in the background, and `logs -f` follows
+/// until the container exits.
+#[test]
+fn terminals_stdin_detached_exec_and_following_logs() {
+    let b = setup!();
+    if !have("script") {
+        skip!("needs script (util-linux)");
+    }
+    let berth = format!(
+        "{} --root {} --runroot {}",
+        bin_dir().join("berth").display(),
+        b.data().display(),
+        b.dir.path().join("run").display()
+    );
+    let in_pty = |cmd: &str| {
+        Command::new("script")
+            .args([
+                "-eqc",
+                &format!("stty cols 100 rows 30; {berth} {cmd}"),
+                "/dev/null",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = in_pty("run --rm -t bb sh -c 'stty size; exit 3'");
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("30 100"),
+        "{}",
+        describe(&out)
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "term",
+        "bb",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done; sleep 1000",
+    ]);
+    let out = in_pty("exec -t term sh -c 'stty size; exit 5'");
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("30 100"));
+    // -i: stdin reaches the container.
+    let mut child = b
+        .command(&["run", "--rm", "-i", "bb", "sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo from-stdin; exit 4\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-stdin\n");
+    // exec -d returns at once; its process runs on.
+    b.ok(&[
+        "exec",
+        "-d",
+        "term",
+        "sh",
+        "-c",
+        "sleep 0.2; echo done > /tmp/bg",
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(b.ok(&["exec", "term", "cat", "/tmp/bg"]), "done\n");
+    // logs: --tail, -t, and -f that ends when the container does.
+    assert_eq!(b.ok(&["logs", "--tail", "1", "term"]), "line3\n");
+    let stamped = b.ok(&["logs", "-t", "--tail", "1", "term"]);
+    assert!(stamped.ends_with("Z line3\n"), "{stamped}");
+    let follow = b
+        .command(&["logs", "-f", "term"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    b.ok(&["kill", "term"]);
+    let followed = follow.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        "line1\nline2\nline3\n"
+    );
+}
