@@ -234,7 +234,10 @@ impl Filter {
         let v = self.value.as_str();
         match self.key.as_str() {
             "id" => c.id.starts_with(v),
-            "name" => c.name.contains(v.trim_start_matches('/')),
+            // docker: a regular expression, matched against `/NAME` or `NAME`.
+            "name" => regex::Regex::new(v)
+                .map(|re| re.is_match(&format!("/{}", c.name)) || re.is_match(&c.name))
+                .unwrap_or(false),
             "status" => c.status.as_str() == v,
             "exited" => {
                 c.status == Status::Exited
