@@ -127,6 +127,51 @@ fn upper_snake(field: &str) -> String {
     out
 }
 
+/// `rows` as `format` asks: one JSON object per line, one rendered template per line (a
+/// `table` template with its header row and docker's column layout), or, for the default
+/// table, the given `columns` (header, field) laid out by [`crate::format::table`].
+pub fn render_rows(
+    format: &Format,
+    rows: &[Map<String, Value>],
+    columns: &[(&str, &str)],
+) -> Result<String, String> {
+    let cells = |line: &str| line.split('\t').map(str::to_owned).collect::<Vec<_>>();
+    match format {
+        Format::Json => Ok(rows
+            .iter()
+            .map(|r| format!("{}\n", Value::Object(r.clone())))
+            .collect()),
+        Format::Template { text, table: false } => rows
+            .iter()
+            .map(|r| render(text, r).map(|l| format!("{l}\n")))
+            .collect(),
+        Format::Template { text, table: true } => {
+            let mut lines = vec![cells(&header(text))];
+            for r in rows {
+                lines.push(cells(&render(text, r)?));
+            }
+            Ok(crate::format::table(&lines))
+        }
+        Format::Table => {
+            let mut lines = vec![columns.iter().map(|c| c.0.to_owned()).collect::<Vec<_>>()];
+            for r in rows {
+                lines.push(
+                    columns
+                        .iter()
+                        .map(|c| {
+                            r.get(c.1)
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_owned()
+                        })
+                        .collect(),
+                );
+            }
+            Ok(crate::format::table(&lines))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

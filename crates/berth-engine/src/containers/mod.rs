@@ -14,7 +14,7 @@ mod options;
 mod reconcile;
 mod remove;
 mod runtime;
-mod start;
+pub mod start;
 pub mod stop;
 pub mod tools;
 mod volumes;

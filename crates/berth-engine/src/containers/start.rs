@@ -26,8 +26,15 @@ pub struct Started {
 }
 
 impl Engine {
-    /// Start container `what`; with `attach`, connect to its output first.
-    pub fn start(&mut self, what: &str, attach: bool) -> Result<Started, ContainerError> {
+    /// Start container `what`; with `attach`, connect to its output first. `console` is the
+    /// caller's terminal size (rows, columns), given to a `-t` container's pty before its
+    /// process runs.
+    pub fn start(
+        &mut self,
+        what: &str,
+        attach: bool,
+        console: Option<(u16, u16)>,
+    ) -> Result<Started, ContainerError> {
         let c = self.db.get(what)?;
         let _lock = super::lock::lock(&self.run_root, &c.id)?;
         // Again under the lock: another start (or a removal) may have got there first.
@@ -48,6 +55,9 @@ impl Engine {
         }
         let config = config_of(&c);
         let dirs = self.dirs(&c.id);
+        if let Some(size) = console.filter(|_| config.tty) {
+            set_console_size(&dirs.config_json(), size)?;
+        }
         let runtime = self.runtime_of(&c);
         self.images.containers.mount(&c.id)?;
         // A runtime state left by an earlier run (or a crash) would make `create` fail.
@@ -158,6 +168,31 @@ impl Engine {
             Ok::<_, ContainerError>(())
         });
     }
+}
+
+/// Put the terminal size in the spec, so the runtime sizes the pty before the process runs.
+fn set_console_size(
+    path: &std::path::Path,
+    (rows, cols): (u16, u16),
+) -> Result<(), ContainerError> {
+    let text = fs::read(path).map_err(io_err("read", path))?;
+    let mut spec: oci_spec::runtime::Spec = serde_json::from_slice(&text)
+        .map_err(|e| io_err("parse", path)(std::io::Error::other(e)))?;
+    if let Some(process) = spec.process_mut() {
+        let size = oci_spec::runtime::BoxBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build()
+            .ok();
+        process.set_console_size(size);
+    }
+    super::create::write_spec(path, &spec)
+}
+
+/// The caller's terminal size (rows, columns), if stdin is a terminal.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    let size = rustix::termios::tcgetwinsize(std::io::stdin()).ok()?;
+    (size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
 }
 
 /// The monitor's one line: `{"pid":N}` or `{"error":"..."}`.

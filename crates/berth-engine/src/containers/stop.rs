@@ -109,26 +109,32 @@ impl Engine {
     /// Wait until the exit of `c`'s current run is recorded: its monitor (which becomes the
     /// cleanup command) has exited. Returns the record then.
     pub fn wait_recorded(&mut self, c: &Container) -> Result<Container, ContainerError> {
-        if let Some(monitor) = c.monitor_pid {
-            if let Ok(fd) = berth_sys::pidfd_open(monitor) {
-                if super::reconcile::is_monitor_of(monitor, &c.id) {
+        loop {
+            let now = match self.db.get(&c.id) {
+                Ok(now) => now,
+                // Its cleanup removed it (`--rm`): what it left is its exit code.
+                Err(crate::state::ContainersError::NoSuchContainer { .. }) => {
+                    let mut gone = c.clone();
+                    gone.status = Status::Exited;
+                    gone.pid = None;
+                    gone.exit_code = super::cleanup::removed_exit_code(&self.run_root, &c.id);
+                    return Ok(gone);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(monitor) = now.monitor_pid else {
+                return Ok(now);
+            };
+            match berth_sys::pidfd_open(monitor) {
+                Ok(fd) if monitor_is_alive(monitor, &c.id) => {
                     wait_fd(fd.as_fd(), Duration::MAX);
                 }
+                // The monitor is gone without recording: the repair does it now.
+                _ => {
+                    self.reconcile_one(&c.id);
+                    return Ok(self.db.get(&c.id)?);
+                }
             }
-        }
-        // The monitor is gone: if it died without recording, reconcile does it now.
-        self.reconcile_one(&c.id);
-        match self.db.get(&c.id) {
-            Ok(c) => Ok(c),
-            // Its cleanup removed it (`--rm`): what it left is its exit code.
-            Err(crate::state::ContainersError::NoSuchContainer { .. }) => {
-                let mut gone = c.clone();
-                gone.status = Status::Exited;
-                gone.pid = None;
-                gone.exit_code = super::cleanup::removed_exit_code(&self.run_root, &c.id);
-                Ok(gone)
-            }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -141,6 +147,15 @@ impl Engine {
             c
         };
         Ok(c.exit_code.unwrap_or(0))
+    }
+}
+
+/// Whether `pid` is still container `id`'s monitor (or its cleanup). Read twice: while the
+/// monitor execs the cleanup command its command line can be briefly unreadable.
+fn monitor_is_alive(pid: i32, id: &str) -> bool {
+    super::reconcile::is_monitor_of(pid, id) || {
+        std::thread::sleep(Duration::from_millis(20));
+        super::reconcile::is_monitor_of(pid, id)
     }
 }
 

@@ -33,7 +33,8 @@ pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<Code> {
     let opts = options(args)?;
     let detach = args.flags.detach;
     let c = create_pulling(engine, &opts, &args.flags)?;
-    let started = match engine.start(&c.id, !detach) {
+    let console = berth_engine::containers::start::terminal_size();
+    let started = match engine.start(&c.id, !detach, console) {
         Ok(s) => s,
         Err(e) => {
             if opts.auto_remove {
@@ -156,7 +157,11 @@ pub fn start(engine: &mut Engine, args: &StartArgs) -> Result<Code> {
     let mut code = 0;
     for name in &args.containers {
         let attach = args.attach && args.containers.len() == 1;
-        match engine.start(name, attach) {
+        match engine.start(
+            name,
+            attach,
+            berth_engine::containers::start::terminal_size(),
+        ) {
             Ok(started) if attach => {
                 let Some(sock) = started.attach else { continue };
                 let config = config_of(&started.container);
@@ -215,7 +220,7 @@ pub fn stop(engine: &mut Engine, args: &StopArgs) -> Result<Code> {
 pub fn restart(engine: &mut Engine, args: &StopArgs) -> Result<Code> {
     each(&args.containers, |name| {
         engine.stop(name, args.time, args.signal.as_deref())?;
-        engine.start(name, false)?;
+        engine.start(name, false, None)?;
         println!("{name}");
         Ok(())
     })

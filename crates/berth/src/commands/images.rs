@@ -9,8 +9,8 @@ use berth_storage::Image;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{ImagesArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
-use crate::format::{go_time, human_size, since, table};
-use crate::template::{header, render, Format};
+use crate::format::{go_time, human_size, since};
+use crate::template::{render, render_rows, Format};
 
 /// One row of `images`: an image under one name.
 struct Row<'a> {
@@ -125,62 +125,19 @@ pub fn list(images: &Images, args: &ImagesArgs) -> Result<()> {
         }
         return print(&out);
     }
-    match Format::parse(args.format.as_deref()) {
-        Format::Json => {
-            for row in &rows {
-                out.push_str(&Value::Object(row_object(row, args.no_trunc)).to_string());
-                out.push('\n');
-            }
-        }
-        Format::Template {
-            text,
-            table: with_header,
-        } => {
-            let mut lines = Vec::new();
-            if with_header {
-                lines.push(header(&text));
-            }
-            for row in &rows {
-                lines.push(
-                    render(&text, &row_object(row, args.no_trunc)).map_err(anyhow::Error::msg)?,
-                );
-            }
-            out = if with_header {
-                table(
-                    &lines
-                        .iter()
-                        .map(|l| l.split('\t').map(str::to_owned).collect())
-                        .collect::<Vec<_>>(),
-                )
-            } else {
-                lines.iter().map(|l| format!("{l}\n")).collect()
-            };
-        }
-        Format::Table => {
-            let mut cells = vec![columns(args.digests)];
-            for row in &rows {
-                let o = row_object(row, args.no_trunc);
-                let get = |k: &str| o[k].as_str().unwrap_or_default().to_owned();
-                let mut line = vec![get("Repository"), get("Tag")];
-                if args.digests {
-                    line.push(get("Digest"));
-                }
-                line.extend([get("ID"), get("CreatedSince"), get("Size")]);
-                cells.push(line);
-            }
-            out = table(&cells);
-        }
+    let objects: Vec<_> = rows.iter().map(|r| row_object(r, args.no_trunc)).collect();
+    let mut columns = vec![("REPOSITORY", "Repository"), ("TAG", "Tag")];
+    if args.digests {
+        columns.push(("DIGEST", "Digest"));
     }
+    columns.extend([
+        ("IMAGE ID", "ID"),
+        ("CREATED", "CreatedSince"),
+        ("SIZE", "Size"),
+    ]);
+    let format = Format::parse(args.format.as_deref());
+    out = render_rows(&format, &objects, &columns).map_err(anyhow::Error::msg)?;
     print(&out)
-}
-
-fn columns(digests: bool) -> Vec<String> {
-    let mut columns = vec!["REPOSITORY", "TAG"];
-    if digests {
-        columns.push("DIGEST");
-    }
-    columns.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    columns.into_iter().map(str::to_owned).collect()
 }
 
 fn print(text: &str) -> Result<()> {

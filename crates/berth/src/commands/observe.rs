@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::containers::Code;
 use crate::cli::{LogsArgs, StatsArgs, TopArgs};
 use crate::format::table;
-use crate::template::{header, render, Format};
+use crate::template::{render_rows, Format};
 
 /// `logs`.
 pub fn logs(engine: &mut Engine, args: &LogsArgs) -> Result<Code> {
@@ -208,70 +208,21 @@ fn render_stats(
         .filter(|c| args.all || !args.containers.is_empty() || c.status.is_live())
         .map(|c| stats_object(c, rows.iter().find(|r| r.id == c.id), !args.no_trunc))
         .collect();
-    let mut out = String::new();
-    match format {
-        Format::Json => {
-            for o in objects {
-                out.push_str(&Value::Object(o).to_string());
-                out.push('\n');
-            }
-        }
-        Format::Template {
-            text,
-            table: with_header,
-        } => {
-            let mut lines = Vec::new();
-            if *with_header {
-                lines.push(split(&header(text)));
-            }
-            for o in &objects {
-                lines.push(split(&render(text, o).map_err(anyhow::Error::msg)?));
-            }
-            if *with_header {
-                out = table(&lines);
-            } else {
-                for l in lines {
-                    out.push_str(&l.join("\t"));
-                    out.push('\n');
-                }
-            }
-        }
-        Format::Table => {
-            let columns = [
-                ("CONTAINER ID", "ID"),
-                ("NAME", "Name"),
-                ("CPU %", "CPUPerc"),
-                ("% OF LIMIT", "CPULimitPerc"),
-                ("THROTTLED", "Throttled"),
-                ("MEM USAGE / LIMIT", "MemUsage"),
-                ("MEM %", "MemPerc"),
-                ("ANON", "MemAnon"),
-                ("CACHE", "MemCache"),
-                ("SHMEM", "MemShmem"),
-                ("NET I/O", "NetIO"),
-                ("BLOCK I/O", "BlockIO"),
-                ("PIDS", "PIDs"),
-            ];
-            let mut lines = vec![columns.iter().map(|c| c.0.to_owned()).collect::<Vec<_>>()];
-            for o in &objects {
-                lines.push(
-                    columns
-                        .iter()
-                        .map(|c| {
-                            o.get(c.1)
-                                .and_then(|v| v.as_str())
-                                .unwrap_or("--")
-                                .to_owned()
-                        })
-                        .collect(),
-                );
-            }
-            out = table(&lines);
-        }
-    }
+    let columns = [
+        ("CONTAINER ID", "ID"),
+        ("NAME", "Name"),
+        ("CPU %", "CPUPerc"),
+        ("% OF LIMIT", "CPULimitPerc"),
+        ("THROTTLED", "Throttled"),
+        ("MEM USAGE / LIMIT", "MemUsage"),
+        ("MEM %", "MemPerc"),
+        ("ANON", "MemAnon"),
+        ("CACHE", "MemCache"),
+        ("SHMEM", "MemShmem"),
+        ("NET I/O", "NetIO"),
+        ("BLOCK I/O", "BlockIO"),
+        ("PIDS", "PIDs"),
+    ];
+    let out = render_rows(format, &objects, &columns).map_err(anyhow::Error::msg)?;
     Ok(out)
-}
-
-fn split(line: &str) -> Vec<String> {
-    line.split('\t').map(str::to_owned).collect()
 }

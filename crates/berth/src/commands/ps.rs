@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::containers::Code;
 use crate::cli::{ContainerInspectArgs, PsArgs};
-use crate::format::{human_duration, table};
-use crate::template::{header, render, Format};
+use crate::format::human_duration;
+use crate::template::{render, render_rows, Format};
 
 /// `ps`.
 pub fn ps(engine: &mut Engine, args: &PsArgs) -> Result<Code> {
@@ -38,60 +38,21 @@ pub fn ps(engine: &mut Engine, args: &PsArgs) -> Result<Code> {
         }
         return Ok(0);
     }
-    match Format::parse(args.format.as_deref()) {
-        Format::Json => {
-            for o in objects {
-                println!("{}", Value::Object(o));
-            }
-        }
-        Format::Template { text, table: true } => {
-            let mut rows = vec![split(&header(&text))];
-            for o in &objects {
-                rows.push(split(&render(&text, o).map_err(anyhow::Error::msg)?));
-            }
-            print!("{}", table(&rows));
-        }
-        Format::Template { text, table: false } => {
-            for o in &objects {
-                println!("{}", render(&text, o).map_err(anyhow::Error::msg)?);
-            }
-        }
-        Format::Table => {
-            let mut rows = vec![[
-                "CONTAINER ID",
-                "IMAGE",
-                "COMMAND",
-                "CREATED",
-                "STATUS",
-                "PORTS",
-                "NAMES",
-            ]
-            .map(str::to_owned)
-            .to_vec()];
-            for o in &objects {
-                rows.push(
-                    [
-                        "ID",
-                        "Image",
-                        "Command",
-                        "RunningFor",
-                        "Status",
-                        "Ports",
-                        "Names",
-                    ]
-                    .iter()
-                    .map(|k| o[*k].as_str().unwrap_or_default().to_owned())
-                    .collect(),
-                );
-            }
-            print!("{}", table(&rows));
-        }
-    }
+    let columns = [
+        ("CONTAINER ID", "ID"),
+        ("IMAGE", "Image"),
+        ("COMMAND", "Command"),
+        ("CREATED", "RunningFor"),
+        ("STATUS", "Status"),
+        ("PORTS", "Ports"),
+        ("NAMES", "Names"),
+    ];
+    let format = Format::parse(args.format.as_deref());
+    print!(
+        "{}",
+        render_rows(&format, &objects, &columns).map_err(anyhow::Error::msg)?
+    );
     Ok(0)
-}
-
-fn split(line: &str) -> Vec<String> {
-    line.split('\t').map(str::to_owned).collect()
 }
 
 /// One `ps` row with docker's field names.
