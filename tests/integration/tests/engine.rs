@@ -906,3 +906,52 @@ fn terminals_stdin_detached_exec_and_following_logs() {
         "line1\nline2\nline3\n"
     );
 }
+
+/// A run root deep enough that its socket paths exceed a socket address (107 bytes): attach,
+/// `run -t` and `exec -t` still work.
+#[test]
+fn socket_paths_longer_than_a_socket_address_work() {
+    let b = setup!();
+    if !have("script") {
+        skip!("needs script (util-linux)");
+    }
+    let deep = b
+        .dir
+        .path()
+        .join("a-run-root-deep-enough-that-sockets-need-another-way-in-0123456789");
+    let berth = format!(
+        "{} --root {} --runroot {}",
+        bin_dir().join("berth").display(),
+        b.data().display(),
+        deep.display()
+    );
+    let sh = |cmd: &str| {
+        Command::new("script")
+            .args(["-eqc", &format!("{berth} {cmd}"), "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = sh("run --rm bb echo attached");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("attached"),
+        "{}",
+        describe(&out)
+    );
+    let out = sh("run --rm -t bb echo with-a-tty");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("with-a-tty"),
+        "{}",
+        describe(&out)
+    );
+    let out = sh("run -d --name deep bb sleep 1000");
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = sh("exec -t deep echo exec-tty");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("exec-tty"),
+        "{}",
+        describe(&out)
+    );
+    let out = sh("rm -f deep");
+    assert!(out.status.success(), "{}", describe(&out));
+}

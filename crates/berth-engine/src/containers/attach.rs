@@ -19,8 +19,28 @@ const STDERR: u8 = 2;
 const RESIZE: u8 = 3;
 const EXIT: u8 = 4;
 
+/// A socket path the kernel takes (at most 107 bytes): a longer one is reached through an
+/// open descriptor of its directory, `/proc/self/fd/N/NAME`. The returned file keeps that
+/// descriptor open while the path is used.
+pub fn short_socket_path(
+    path: &Path,
+) -> Result<(std::path::PathBuf, Option<std::fs::File>), ContainerError> {
+    if path.as_os_str().len() < 100 {
+        return Ok((path.to_path_buf(), None));
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().unwrap_or_default();
+    let file = std::fs::File::open(dir).map_err(io_err("open", dir))?;
+    let short = Path::new("/proc/self/fd")
+        .join(file.as_raw_fd().to_string())
+        .join(name);
+    Ok((short, Some(file)))
+}
+
 /// Connect to the attach socket at `path`.
 pub fn connect(path: &Path) -> Result<OwnedFd, ContainerError> {
+    let (short, _dir) = short_socket_path(path)?;
+    let path = short.as_path();
     let fd = socket(
         AddressFamily::Unix,
         SockType::SeqPacket,

@@ -62,7 +62,14 @@ impl Engine {
             cmd.arg("--detach");
         }
         let result = if opts.tty && !opts.detach {
-            let socket_path = dirs.run.join(format!("exec-{}.sock", &tag[..12]));
+            // The runtime connects to this path itself, so it must fit a socket address
+            // (107 bytes): the temporary directory when the run directory is too deep. The
+            // socket is not writable by others, so nobody else can connect to it.
+            let name = format!("berth-exec-{}.sock", &tag[..12]);
+            let socket_path = match dirs.run.join(&name) {
+                p if p.as_os_str().len() < 100 => p,
+                _ => std::env::temp_dir().join(name),
+            };
             let r = exec_tty(cmd, &socket_path, &c.id, opts.interactive);
             let _ = std::fs::remove_file(&socket_path);
             r

@@ -88,9 +88,12 @@ impl Engine {
             .arg("--sync-fd")
             .arg("1");
         if config.tty {
-            cmd.arg("-t")
-                .arg("--console-socket")
-                .arg(dirs.console_socket());
+            // The runtime connects to it by path: it must fit a socket address (107 bytes).
+            let console = match dirs.console_socket() {
+                p if p.as_os_str().len() < 100 => p,
+                _ => std::env::temp_dir().join(format!("berth-console-{}.sock", &c.id[..12])),
+            };
+            cmd.arg("-t").arg("--console-socket").arg(console);
         }
         if config.stdin_open {
             cmd.arg("-i");
