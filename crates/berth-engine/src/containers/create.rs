@@ -50,7 +50,7 @@ impl Engine {
         })?;
         let image_config = self.images.config(&image)?;
         let rootfs_options = RootfsOptions::parse(&opts.storage_opts)?;
-        let id = new_id().map_err(|e| ContainerError::Unsupported(e.to_string()))?;
+        let id = new_id()?;
         let dirs = self.dirs(&id);
         // Held until the record is complete: the next command's repair tells a creation that
         // died (lock free, record incomplete) from one under way.
@@ -132,25 +132,17 @@ impl Engine {
         made_volumes: &mut Vec<String>,
     ) -> Result<(), ContainerError> {
         let id = record.id.clone();
-        let lowers = {
-            let _gc = self
-                .images
-                .gc_lock(false)
-                .map_err(|e| ContainerError::Unsupported(e.to_string()))?;
+        {
+            // Shared: a garbage collection cannot take the image's layers meanwhile.
+            let _gc = self.images.gc_lock(false)?;
             let lowers = match image.top_layer() {
-                Some(top) => self
-                    .images
-                    .layers
-                    .lower_dirs(top)
-                    .map_err(|e| ContainerError::Unsupported(e.to_string()))?,
+                Some(top) => self.images.layers.lower_dirs(top)?,
                 None => Vec::new(),
             };
             self.images
                 .containers
                 .create(&id, &lowers, rootfs_options)?;
-            lowers
-        };
-        let _ = lowers;
+        }
         let rootfs = self.images.containers.mount(&id)?;
         let mut run = opts.run.clone();
         let mut config = ContainerConfig {
@@ -252,7 +244,7 @@ impl Engine {
                     false,
                 ),
                 VolumeSource::Anonymous => {
-                    let name = new_id().map_err(|e| ContainerError::Unsupported(e.to_string()))?;
+                    let name = new_id()?;
                     made_volumes.push(name.clone());
                     (self.volume(&store, &name, v, rootfs)?, Some(name), true)
                 }
@@ -298,7 +290,7 @@ impl Engine {
         rootfs: &Path,
     ) -> Result<String, ContainerError> {
         let store = Volumes::new(&self.data_root);
-        let name = new_id().map_err(|e| ContainerError::Unsupported(e.to_string()))?;
+        let name = new_id()?;
         let v = VolumeSpec {
             source: VolumeSource::Anonymous,
             target: target.to_owned(),

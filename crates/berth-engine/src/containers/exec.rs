@@ -50,7 +50,7 @@ impl Engine {
         let spec: Spec = serde_json::from_slice(&spec_text)
             .map_err(|e| io_err("parse", &dirs.config_json())(std::io::Error::other(e)))?;
         let process = exec_process(&spec, opts, Path::new(&format!("/proc/{pid}/root")))?;
-        let tag = crate::state::new_id().map_err(|e| ContainerError::Unsupported(e.to_string()))?;
+        let tag = crate::state::new_id()?;
         let process_file = dirs.run.join(format!("exec-{}.json", &tag[..12]));
         let json = serde_json::to_vec(&process)
             .map_err(|e| io_err("serialize", &process_file)(std::io::Error::other(e)))?;

@@ -40,6 +40,15 @@ pub enum ContainerError {
     /// The image store.
     #[error(transparent)]
     Images(#[from] ImagesError),
+    /// The garbage-collection lock.
+    #[error(transparent)]
+    Gc(#[from] crate::images::RemoveError),
+    /// The layer store.
+    #[error(transparent)]
+    Layers(#[from] berth_storage::StoreError),
+    /// No container ID could be made.
+    #[error(transparent)]
+    Id(#[from] crate::state::IdError),
     /// The state database.
     #[error(transparent)]
     State(#[from] ContainersError),

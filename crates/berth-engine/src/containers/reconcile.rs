@@ -75,9 +75,3 @@ pub(crate) fn is_monitor_of(pid: i32, id: &str) -> bool {
         .map(|cmdline| cmdline.split(|b| *b == 0).any(|arg| arg == id.as_bytes()))
         .unwrap_or(false)
 }
-
-impl From<std::convert::Infallible> for ContainerError {
-    fn from(never: std::convert::Infallible) -> ContainerError {
-        match never {}
-    }
-}
