@@ -93,15 +93,8 @@ fn exec_process(spec: &Spec, opts: &ExecOptions, rootfs: &Path) -> Result<Proces
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(opts.cmd.clone()));
     process.set_terminal(Some(opts.tty));
-    process.set_console_size(None);
-    if let Some((rows, cols)) = super::start::terminal_size().filter(|_| opts.tty) {
-        let size = oci_spec::runtime::BoxBuilder::default()
-            .height(u64::from(rows))
-            .width(u64::from(cols))
-            .build()
-            .ok();
-        process.set_console_size(size);
-    }
+    let size = super::start::terminal_size().filter(|_| opts.tty);
+    process.set_console_size(size.and_then(super::start::console_box));
     let mut env = process.env().clone().unwrap_or_default();
     for e in &opts.env {
         let key = e.split('=').next().unwrap_or_default();

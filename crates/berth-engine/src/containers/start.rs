@@ -182,14 +182,18 @@ fn set_console_size(
     let mut spec: oci_spec::runtime::Spec = serde_json::from_slice(&text)
         .map_err(|e| io_err("parse", path)(std::io::Error::other(e)))?;
     if let Some(process) = spec.process_mut() {
-        let size = oci_spec::runtime::BoxBuilder::default()
-            .height(u64::from(rows))
-            .width(u64::from(cols))
-            .build()
-            .ok();
-        process.set_console_size(size);
+        process.set_console_size(console_box((rows, cols)));
     }
     super::create::write_spec(path, &spec)
+}
+
+/// A spec's `consoleSize` of `rows` × `cols`.
+pub(crate) fn console_box((rows, cols): (u16, u16)) -> Option<oci_spec::runtime::Box> {
+    oci_spec::runtime::BoxBuilder::default()
+        .height(u64::from(rows))
+        .width(u64::from(cols))
+        .build()
+        .ok()
 }
 
 /// The caller's terminal size (rows, columns), if stdin is a terminal.
