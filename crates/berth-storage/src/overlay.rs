@@ -1,7 +1,9 @@
 //! Mounting an overlay of layer directories with the new mount API (`fsopen`/`fsconfig`).
 //!
 //! Each lower directory is passed as its own `lowerdir+` parameter (Linux 6.8+), so the number
-//! of layers is not limited by the one-page option string of `mount(2)`.
+//! of layers is not limited by the one-page option string of `mount(2)`. Older kernels (Debian
+//! 12's 6.1) refuse that parameter; there the lower directories go as one colon-separated
+//! `lowerdir` value, as `mount(2)` takes them, within its one page.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -56,22 +58,18 @@ pub fn mount_overlay(
             source: e.into(),
         }
     };
-    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
-        .map_err(fail("fsopen".into()))?;
-    for lower in lowers {
-        let value = utf8(lower, target)?;
-        rustix::mount::fsconfig_set_string(&fs, "lowerdir+", value)
-            .map_err(fail(format!("lowerdir+ {value}")))?;
-    }
-    if let Some(Upper { upper, work }) = upper {
-        let up = utf8(upper, target)?;
-        rustix::mount::fsconfig_set_string(&fs, "upperdir", up)
-            .map_err(fail(format!("upperdir {up}")))?;
-        let wk = utf8(work, target)?;
-        rustix::mount::fsconfig_set_string(&fs, "workdir", wk)
-            .map_err(fail(format!("workdir {wk}")))?;
-    }
-    rustix::mount::fsconfig_create(&fs).map_err(fail("create".into()))?;
+    let lowers = lowers
+        .iter()
+        .map(|l| utf8(l, target))
+        .collect::<Result<Vec<_>, _>>()?;
+    let fs = match configure(&lowers, true, upper, target) {
+        Err(OverlayError::Mount { source, .. })
+            if source.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
+        {
+            configure(&lowers, false, upper, target)?
+        }
+        other => other?,
+    };
     let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(fail("fsmount".into()))?;
     rustix::mount::move_mount(
@@ -82,6 +80,55 @@ pub fn mount_overlay(
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
     .map_err(fail("move_mount".into()))
+}
+
+/// An overlay filesystem context with the lower directories (one `lowerdir+` each, or one
+/// colon-separated `lowerdir`) and the upper, created (superblock made) but not mounted.
+fn configure(
+    lowers: &[&str],
+    one_by_one: bool,
+    upper: Option<Upper<'_>>,
+    target: &Path,
+) -> Result<rustix::fd::OwnedFd, OverlayError> {
+    let fail = |step: String| {
+        let target = target.to_path_buf();
+        move |e: rustix::io::Errno| OverlayError::Mount {
+            target,
+            step,
+            source: e.into(),
+        }
+    };
+    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(fail("fsopen".into()))?;
+    if one_by_one {
+        for value in lowers {
+            rustix::mount::fsconfig_set_string(&fs, "lowerdir+", *value)
+                .map_err(fail(format!("lowerdir+ {value}")))?;
+        }
+    } else {
+        if let Some(bad) = lowers.iter().find(|l| l.contains([':', ','])) {
+            return Err(OverlayError::Mount {
+                target: target.to_path_buf(),
+                step: format!("lowerdir {bad}"),
+                source: io::Error::other(
+                    "a ':' or ',' in a layer path (this kernel takes one lowerdir list)",
+                ),
+            });
+        }
+        let value = lowers.join(":");
+        rustix::mount::fsconfig_set_string(&fs, "lowerdir", value.as_str())
+            .map_err(fail(format!("lowerdir {value}")))?;
+    }
+    if let Some(Upper { upper, work }) = upper {
+        let up = utf8(upper, target)?;
+        rustix::mount::fsconfig_set_string(&fs, "upperdir", up)
+            .map_err(fail(format!("upperdir {up}")))?;
+        let wk = utf8(work, target)?;
+        rustix::mount::fsconfig_set_string(&fs, "workdir", wk)
+            .map_err(fail(format!("workdir {wk}")))?;
+    }
+    rustix::mount::fsconfig_create(&fs).map_err(fail("create".into()))?;
+    Ok(fs)
 }
 
 fn utf8<'p>(path: &'p Path, target: &Path) -> Result<&'p str, OverlayError> {
