@@ -739,7 +739,8 @@ fn kill_9_of_berth_run_at_any_point_is_repaired_by_the_next_command() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&root), "mounts left under {root}");
     for id in recorded {
-        for controller in ["memory", "pids", "cpu"] {
+        // v1 controllers, and the unified hierarchy of a v2 host.
+        for controller in ["memory", "pids", "cpu", ""] {
             let dir = Path::new("/sys/fs/cgroup")
                 .join(controller)
                 .join("berth")
@@ -747,9 +748,8 @@ fn kill_9_of_berth_run_at_any_point_is_repaired_by_the_next_command() {
             assert!(!dir.exists(), "{} left", dir.display());
         }
     }
-    let bundles = std::fs::read_dir(b.data().join("containers"))
-        .unwrap()
-        .count();
+    // (On a slow machine every kill may come before the first bundle: no directory at all.)
+    let bundles = std::fs::read_dir(b.data().join("containers")).map_or(0, Iterator::count);
     assert_eq!(bundles, 0);
 }
 
