@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::config::{config_of, details_of, set_details, OomVictim};
 use super::{io_err, ContainerError, Engine};
-use crate::state::{format_time, Status};
+use crate::state::Status;
 
 /// berth-monitor's exit file.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -206,11 +206,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContainerError> {
         let _ = fs::File::open(dir).and_then(|d| d.sync_all());
     }
     Ok(())
-}
-
-/// `format_time` for callers outside the state module.
-pub fn now_text() -> String {
-    format_time(OffsetDateTime::now_utc()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -41,8 +41,20 @@ const INITS: &[&str] = &[
 ];
 
 impl Engine {
-    /// Create a container; nothing runs yet. On failure nothing is left behind.
+    /// Create a container; nothing runs yet, and its rootfs stays mounted for the `start` that
+    /// usually follows (`berth create` releases it: [`Engine::release_rootfs`]). On failure
+    /// nothing is left behind.
     pub fn create(&mut self, opts: &CreateOptions) -> Result<Container, ContainerError> {
+        if opts
+            .userns
+            .as_deref()
+            .is_some_and(|u| !u.is_empty() && u != "host")
+        {
+            return Err(ContainerError::Unsupported(format!(
+                "--userns={}: user namespaces are not supported yet",
+                opts.userns.as_deref().unwrap_or_default()
+            )));
+        }
         let runtime = Runtime::resolve(opts.runtime.as_deref(), &self.run_root)?;
         let image = self.images.resolve(&opts.image).map_err(|e| match e {
             ImagesError::NoSuchImage { .. } => ContainerError::NoSuchImage(opts.image.clone()),
@@ -122,6 +134,12 @@ impl Engine {
         Ok(record)
     }
 
+    /// Unmount the rootfs of a container that does not run (after `berth create`: a container
+    /// that never runs holds no mount; `start` mounts it again).
+    pub fn release_rootfs(&mut self, id: &str) -> Result<(), ContainerError> {
+        Ok(self.images.containers.unmount(id)?)
+    }
+
     /// The steps after the record: layer, volumes, spec.
     fn make(
         &mut self,
@@ -164,16 +182,6 @@ impl Engine {
         resolve_devices(&mut run, opts)?;
         self.resolve_namespaces(&mut run, opts)?;
         apply_security_opts(&mut run, &opts.security_opts)?;
-        if opts
-            .userns
-            .as_deref()
-            .is_some_and(|u| !u.is_empty() && u != "host")
-        {
-            return Err(ContainerError::Unsupported(format!(
-                "--userns={}: user namespaces are not supported yet",
-                opts.userns.as_deref().unwrap_or_default()
-            )));
-        }
         run.cgroups_path = Some(PathBuf::from(format!("/berth/{id}")));
         run.cgroup_v2 = berth_cgroups::Layout::detect()
             .map(|l| l.mode() == berth_cgroups::Mode::V2)
@@ -181,15 +189,20 @@ impl Engine {
         if run.hostname.is_none() && run.uts == NamespaceMode::Private {
             run.hostname = Some(crate::state::short_id(&id).to_owned());
         }
-        let mut generated = spec::generate(image_config, &rootfs, &run)?;
-        let wants_init = opts.init.unwrap_or(true) && run.pid == NamespaceMode::Private;
-        if wants_init && !is_init(&generated.spec) {
+        // Generated with berth-init in front (the default); again without it only when the
+        // entrypoint already is an init.
+        if opts.init.unwrap_or(true) && run.pid == NamespaceMode::Private {
             run.init = Some(InitBinary {
                 host_path: tools::find("berth-init", "BERTH_INIT")?,
                 container_path: INIT_PATH.to_owned(),
             });
+        }
+        let mut generated = spec::generate(image_config, &rootfs, &run)?;
+        config.init = run.init.is_some();
+        if config.init && is_init(&generated.spec, 2) {
+            run.init = None;
             generated = spec::generate(image_config, &rootfs, &run)?;
-            config.init = true;
+            config.init = false;
         }
         let args = generated
             .spec
@@ -206,8 +219,6 @@ impl Engine {
             made_volumes.push(name);
         }
         write_spec(&self.dirs(&id).config_json(), &generated.spec)?;
-        // `start` mounts it again; a container that never runs holds no mount.
-        self.images.containers.unmount(&id)?;
         record.config = serde_json::to_value(&config).unwrap_or_default();
         record.labels = serde_json::to_value(&generated.labels).unwrap_or_default();
         Ok(())
@@ -429,13 +440,14 @@ fn apply_security_opts(run: &mut RunOptions, opts: &[SecurityOpt]) -> Result<(),
     Ok(())
 }
 
-/// Whether the spec's program already is an init (by its file name).
-fn is_init(spec: &oci_spec::runtime::Spec) -> bool {
+/// Whether the spec's program (its argument `index`: 2 after `/dev/init --`) already is an
+/// init, by its file name.
+fn is_init(spec: &oci_spec::runtime::Spec, index: usize) -> bool {
     let program = spec
         .process()
         .as_ref()
         .and_then(|p| p.args().as_ref())
-        .and_then(|a| a.first().cloned())
+        .and_then(|a| a.get(index).cloned())
         .unwrap_or_default();
     let name = program.rsplit('/').next().unwrap_or_default();
     INITS.contains(&name) || program.ends_with("/lib/systemd/systemd")

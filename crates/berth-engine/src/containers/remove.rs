@@ -76,7 +76,7 @@ impl Engine {
         let mut failures = Vec::new();
         let dirs = self.dirs(&c.id);
         let runtime = self.runtime_of(c);
-        if runtime.root.join(&c.id).exists() {
+        if runtime.has_state(&c.id) {
             if let Err(e) = runtime.run(&["delete", "--force", c.id.as_str()]) {
                 failures.push(e.to_string());
             }

@@ -91,6 +91,12 @@ impl Runtime {
         }
     }
 
+    /// Whether the runtime keeps state for container `id` (runc, crun and berth-runtime keep
+    /// it in `ROOT/ID`): only then is there anything for its `delete` to do.
+    pub fn has_state(&self, id: &str) -> bool {
+        self.root.join(id).exists()
+    }
+
     /// `RUNTIME --root ROOT`, ready for a subcommand.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.path);

@@ -60,8 +60,11 @@ impl Engine {
         }
         let runtime = self.runtime_of(&c);
         self.images.containers.mount(&c.id)?;
-        // A runtime state left by an earlier run (or a crash) would make `create` fail.
-        let _ = runtime.run(&["delete", "--force", c.id.as_str()]);
+        // A runtime state left by an earlier run (or a crash) would make `create` fail; a
+        // process spawn saved on every start when there is none.
+        if runtime.has_state(&c.id) {
+            let _ = runtime.run(&["delete", "--force", c.id.as_str()]);
+        }
         let _ = fs::remove_dir_all(&dirs.run);
         super::make_private_dir(&dirs.run)?;
         fs::create_dir_all(&runtime.root).map_err(io_err("create", &runtime.root))?;

@@ -22,9 +22,6 @@ pub struct Stopped {
     pub container: Container,
     /// Whether SIGKILL was needed.
     pub escalated: bool,
-    /// Whether PID 1 has no handler for the stop signal and no init was in front of it (the
-    /// kernel drops such signals to a namespace's PID 1).
-    pub unhandled: bool,
 }
 
 impl Engine {
@@ -42,7 +39,6 @@ impl Engine {
             return Ok(Stopped {
                 container: c,
                 escalated: false,
-                unhandled: false,
             });
         };
         if c.status == Status::Paused {
@@ -51,7 +47,6 @@ impl Engine {
         }
         let signal = signal.unwrap_or(&config.stop_signal).to_owned();
         let timeout = timeout.unwrap_or(config.stop_timeout);
-        let unhandled = !config.init && !has_handler(pid, &signal);
         let started = OffsetDateTime::now_utc();
         self.db.modify(&c.id, |r| {
             let mut d = details_of(r);
@@ -84,7 +79,6 @@ impl Engine {
         Ok(Stopped {
             container,
             escalated,
-            unhandled,
         })
     }
 

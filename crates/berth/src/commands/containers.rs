@@ -24,6 +24,7 @@ pub type Code = i32;
 pub fn create(engine: &mut Engine, args: &RunArgs) -> Result<Code> {
     let opts = options(args)?;
     let c = create_pulling(engine, &opts, &args.flags)?;
+    engine.release_rootfs(&c.id)?;
     println!("{}", c.id);
     Ok(0)
 }
