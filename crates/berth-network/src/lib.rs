@@ -1,1 +1,19 @@
-//! Network namespaces, bridge/veth/macvlan via netlink, IPAM, nftables NAT and ports. (Not built yet: issue 6.)
+//! Berth's container networking: network namespaces, bridge/veth/macvlan via netlink, IPAM,
+//! nftables NAT and published ports, sysctls. No state and no policy: the engine decides and
+//! stores; this crate does what it is told and can undo it by name or tag.
+
+mod endpoint;
+mod ipam;
+mod ipnet;
+mod link;
+mod netns;
+mod nl;
+
+pub use endpoint::{add_macvlan, add_veth, remove_interface, Endpoint};
+pub use ipam::{mac_for, next_free, pick_subnet, ula_subnet};
+pub use ipnet::{IpNet, IpNetError};
+pub use link::{
+    delete_link, ensure_bridge, host_routes, link_exists, link_index, links_with_prefix,
+    BridgeConfig, LinkError,
+};
+pub use netns::{remove_netns, set_sysctls, NetNs, NetnsError};
