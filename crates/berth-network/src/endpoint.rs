@@ -33,16 +33,24 @@ pub struct Endpoint {
 /// A veth pair: host end `host_ifname` enslaved to `bridge`, up, in hairpin mode; the peer is
 /// created directly in `ns` as `ep.ifname` (IFLA_NET_NS_FD in the peer's attributes) with its
 /// MAC and MTU, then given its addresses (v6 without DAD), brought up and given default routes.
-pub fn add_veth(ns: &NetNs, bridge: &str, host_ifname: &str, ep: &Endpoint) -> Result<(), LinkError> {
+pub fn add_veth(
+    ns: &NetNs,
+    bridge: &str,
+    host_ifname: &str,
+    ep: &Endpoint,
+) -> Result<(), LinkError> {
     let mut nl = open_nl(host_ifname)?;
-    let bridge_index =
-        index_of(&mut nl, bridge)?.ok_or_else(|| LinkError::NotFound { name: bridge.into() })?;
+    let bridge_index = index_of(&mut nl, bridge)?.ok_or_else(|| LinkError::NotFound {
+        name: bridge.into(),
+    })?;
     let mut host = LinkMessage::default();
     host.header.flags = LinkFlags::Up;
     host.header.change_mask = LinkFlags::Up;
-    host.attributes.push(LinkAttribute::IfName(host_ifname.into()));
+    host.attributes
+        .push(LinkAttribute::IfName(host_ifname.into()));
     host.attributes.push(LinkAttribute::Mtu(ep.mtu));
-    host.attributes.push(LinkAttribute::Controller(bridge_index));
+    host.attributes
+        .push(LinkAttribute::Controller(bridge_index));
     let peer = peer_message(ns, ep);
     host.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::Veth),
@@ -50,17 +58,31 @@ pub fn add_veth(ns: &NetNs, bridge: &str, host_ifname: &str, ep: &Endpoint) -> R
     ]));
     // Port options apply only to an existing port: a second NEWLINK (no CREATE) by name.
     let mut hairpin = LinkMessage::default();
-    hairpin.attributes.push(LinkAttribute::IfName(host_ifname.into()));
+    hairpin
+        .attributes
+        .push(LinkAttribute::IfName(host_ifname.into()));
     hairpin.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::PortKind(InfoPortKind::Bridge),
-        LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(true)])),
+        LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+            true,
+        )])),
     ]));
     let batch = vec![
-        (RouteNetlinkMessage::NewLink(host), NLM_F_CREATE | NLM_F_EXCL),
+        (
+            RouteNetlinkMessage::NewLink(host),
+            NLM_F_CREATE | NLM_F_EXCL,
+        ),
         (RouteNetlinkMessage::NewLink(hairpin), 0),
     ];
     nl.batch(batch).map_err(|(i, e)| {
-        nl_err(host_ifname, if i == 0 { "create veth pair" } else { "set hairpin mode" })(e)
+        nl_err(
+            host_ifname,
+            if i == 0 {
+                "create veth pair"
+            } else {
+                "set hairpin mode"
+            },
+        )(e)
     })?;
     configure_or_undo(ns, ep, || delete_with(&mut nl, host_ifname))
 }
@@ -69,16 +91,22 @@ pub fn add_veth(ns: &NetNs, bridge: &str, host_ifname: &str, ep: &Endpoint) -> R
 /// then configured like `add_veth`'s peer.
 pub fn add_macvlan(ns: &NetNs, parent: &str, ep: &Endpoint) -> Result<(), LinkError> {
     let mut nl = open_nl(parent)?;
-    let parent_index =
-        index_of(&mut nl, parent)?.ok_or_else(|| LinkError::NotFound { name: parent.into() })?;
+    let parent_index = index_of(&mut nl, parent)?.ok_or_else(|| LinkError::NotFound {
+        name: parent.into(),
+    })?;
     let mut link = peer_message(ns, ep);
     link.attributes.push(LinkAttribute::Link(parent_index));
     link.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::MacVlan),
-        LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(MacVlanMode::Bridge)])),
+        LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+            MacVlanMode::Bridge,
+        )])),
     ]));
-    nl.request(RouteNetlinkMessage::NewLink(link), NLM_F_CREATE | NLM_F_EXCL)
-        .map_err(nl_err(&ep.ifname, "create macvlan"))?;
+    nl.request(
+        RouteNetlinkMessage::NewLink(link),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )
+    .map_err(nl_err(&ep.ifname, "create macvlan"))?;
     configure_or_undo(ns, ep, || remove_interface(ns, &ep.ifname))
 }
 
@@ -90,8 +118,10 @@ pub fn remove_interface(ns: &NetNs, ifname: &str) -> Result<(), LinkError> {
 /// The attributes of an interface to be born in `ns`: name, netns, MTU, MAC.
 fn peer_message(ns: &NetNs, ep: &Endpoint) -> LinkMessage {
     let mut msg = LinkMessage::default();
-    msg.attributes.push(LinkAttribute::IfName(ep.ifname.clone()));
-    msg.attributes.push(LinkAttribute::NetNsFd(ns.fd().as_raw_fd()));
+    msg.attributes
+        .push(LinkAttribute::IfName(ep.ifname.clone()));
+    msg.attributes
+        .push(LinkAttribute::NetNsFd(ns.fd().as_raw_fd()));
     msg.attributes.push(LinkAttribute::Mtu(ep.mtu));
     if let Some(mac) = ep.mac {
         msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
@@ -106,7 +136,10 @@ fn configure_or_undo(
     ep: &Endpoint,
     undo: impl FnOnce() -> Result<(), LinkError>,
 ) -> Result<(), LinkError> {
-    let result = ns.run(|| configure_inside(ep)).map_err(LinkError::from).and_then(|r| r);
+    let result = ns
+        .run(|| configure_inside(ep))
+        .map_err(LinkError::from)
+        .and_then(|r| r);
     if result.is_err() {
         let _ = undo();
     }
@@ -117,16 +150,24 @@ fn configure_or_undo(
 fn configure_inside(ep: &Endpoint) -> Result<(), LinkError> {
     let name = ep.ifname.as_str();
     let mut nl = open_nl(name)?;
-    let index = index_of(&mut nl, name)?.ok_or_else(|| LinkError::NotFound { name: name.into() })?;
-    let mut msgs: Vec<_> =
-        ep.addresses.iter().map(|a| (new_address(index, a), NLM_F_CREATE | NLM_F_EXCL)).collect();
+    let index =
+        index_of(&mut nl, name)?.ok_or_else(|| LinkError::NotFound { name: name.into() })?;
+    let mut msgs: Vec<_> = ep
+        .addresses
+        .iter()
+        .map(|a| (new_address(index, a), NLM_F_CREATE | NLM_F_EXCL))
+        .collect();
     let mut up = LinkMessage::default();
     up.header.index = index;
     up.header.flags = LinkFlags::Up;
     up.header.change_mask = LinkFlags::Up;
     msgs.push((RouteNetlinkMessage::SetLink(up), 0));
     let first_route = msgs.len();
-    msgs.extend(ep.gateways.iter().map(|gw| (default_route(index, *gw), NLM_F_CREATE | NLM_F_EXCL)));
+    msgs.extend(
+        ep.gateways
+            .iter()
+            .map(|gw| (default_route(index, *gw), NLM_F_CREATE | NLM_F_EXCL)),
+    );
     nl.batch(msgs).map_err(|(i, e)| {
         let step = if i < ep.addresses.len() {
             "add address"

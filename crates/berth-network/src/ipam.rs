@@ -29,7 +29,11 @@ pub fn next_free(
         return None;
     }
     let gw = to_bits(gateway);
-    let start = if gateway.is_ipv4() == subnet.is_v4() && gw >= lo && gw < hi { gw + 1 } else { lo };
+    let start = if gateway.is_ipv4() == subnet.is_v4() && gw >= lo && gw < hi {
+        gw + 1
+    } else {
+        lo
+    };
     let skip = |bits: u128| {
         bits == to_bits(net.addr)
             || (subnet.is_v4() && bits == to_bits(net.last()))
@@ -51,9 +55,14 @@ pub fn next_free(
 /// docker's default pools, in order: 172.18.0.0/16 .. 172.31.0.0/16, then 192.168.0.0/20 ..
 /// 192.168.240.0/20 (172.17.0.0/16 is left to the default bridge).
 fn default_pools() -> impl Iterator<Item = IpNet> {
-    let b172 = (18..=31).map(|b| IpNet { addr: IpAddr::V4(Ipv4Addr::new(172, b, 0, 0)), prefix: 16 });
-    let b192 = (0..16u8)
-        .map(|i| IpNet { addr: IpAddr::V4(Ipv4Addr::new(192, 168, i * 16, 0)), prefix: 20 });
+    let b172 = (18..=31).map(|b| IpNet {
+        addr: IpAddr::V4(Ipv4Addr::new(172, b, 0, 0)),
+        prefix: 16,
+    });
+    let b192 = (0..16u8).map(|i| IpNet {
+        addr: IpAddr::V4(Ipv4Addr::new(192, 168, i * 16, 0)),
+        prefix: 20,
+    });
     b172.chain(b192)
 }
 
@@ -71,7 +80,10 @@ pub fn ula_subnet(seed: &str) -> IpNet {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     let prefix = (0xfd_u64 << 56) | (hash >> 8);
-    IpNet { addr: IpAddr::V6(Ipv6Addr::from(u128::from(prefix) << 64)), prefix: 64 }
+    IpNet {
+        addr: IpAddr::V6(Ipv6Addr::from(u128::from(prefix) << 64)),
+        prefix: 64,
+    }
 }
 
 /// A locally administered unicast MAC: 02:42:a:b:c:d for a v4 address (as docker), random otherwise.
@@ -106,7 +118,10 @@ mod tests {
     fn next_free_skips_gateway_network_broadcast() {
         let subnet = net("10.9.0.0/30"); // .0 network, .1 gw, .2, .3 broadcast
         let mut used = HashSet::new();
-        assert_eq!(next_free(&subnet, None, ip("10.9.0.1"), &used), Some(ip("10.9.0.2")));
+        assert_eq!(
+            next_free(&subnet, None, ip("10.9.0.1"), &used),
+            Some(ip("10.9.0.2"))
+        );
         used.insert(ip("10.9.0.2"));
         assert_eq!(next_free(&subnet, None, ip("10.9.0.1"), &used), None);
     }
@@ -118,16 +133,25 @@ mod tests {
         assert_eq!(next_free(&subnet, None, ip("10.9.0.1"), &used), None);
         let used: HashSet<_> = [ip("10.9.0.130")].into();
         let range = net("10.9.0.128/25");
-        assert_eq!(next_free(&subnet, Some(&range), ip("10.9.0.1"), &used), Some(ip("10.9.0.128")));
+        assert_eq!(
+            next_free(&subnet, Some(&range), ip("10.9.0.1"), &used),
+            Some(ip("10.9.0.128"))
+        );
         // gateway at the end: wraps to the start, skipping the network address
-        assert_eq!(next_free(&subnet, None, ip("10.9.0.254"), &HashSet::new()), Some(ip("10.9.0.1")));
+        assert_eq!(
+            next_free(&subnet, None, ip("10.9.0.254"), &HashSet::new()),
+            Some(ip("10.9.0.1"))
+        );
     }
 
     #[test]
     fn next_free_v6() {
         let subnet = net("fd00:1::/64");
         let used: HashSet<_> = [ip("fd00:1::2")].into();
-        assert_eq!(next_free(&subnet, None, ip("fd00:1::1"), &used), Some(ip("fd00:1::3")));
+        assert_eq!(
+            next_free(&subnet, None, ip("fd00:1::1"), &used),
+            Some(ip("fd00:1::3"))
+        );
     }
 
     #[test]
@@ -139,16 +163,30 @@ mod tests {
         let t = std::time::Instant::now();
         let got = next_free(&subnet, None, ip("172.20.0.1"), &used);
         let took = t.elapsed();
-        assert_eq!(got, Some(IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(172, 20, 0, 0)) + 60_002))));
+        assert_eq!(
+            got,
+            Some(IpAddr::V4(Ipv4Addr::from(
+                u32::from(Ipv4Addr::new(172, 20, 0, 0)) + 60_002
+            )))
+        );
         println!("next_free over 60000 used took {took:?}");
     }
 
     #[test]
     fn pick_subnet_skips_overlaps() {
         assert_eq!(pick_subnet(&[]), Some(net("172.18.0.0/16")));
-        assert_eq!(pick_subnet(&[net("172.18.5.0/24"), net("172.19.0.0/16")]), Some(net("172.20.0.0/16")));
-        assert_eq!(pick_subnet(&[net("172.16.0.0/12")]), Some(net("192.168.0.0/20")));
-        assert_eq!(pick_subnet(&[net("172.16.0.0/12"), net("192.168.0.0/16")]), None);
+        assert_eq!(
+            pick_subnet(&[net("172.18.5.0/24"), net("172.19.0.0/16")]),
+            Some(net("172.20.0.0/16"))
+        );
+        assert_eq!(
+            pick_subnet(&[net("172.16.0.0/12")]),
+            Some(net("192.168.0.0/20"))
+        );
+        assert_eq!(
+            pick_subnet(&[net("172.16.0.0/12"), net("192.168.0.0/16")]),
+            None
+        );
     }
 
     #[test]
@@ -159,7 +197,10 @@ mod tests {
         assert!(a.to_string().starts_with("fd"));
         assert_eq!(a.prefix, 64);
         assert_eq!(a.network(), a);
-        assert_eq!(mac_for(Some(Ipv4Addr::new(172, 18, 0, 2))), [2, 0x42, 172, 18, 0, 2]);
+        assert_eq!(
+            mac_for(Some(Ipv4Addr::new(172, 18, 0, 2))),
+            [2, 0x42, 172, 18, 0, 2]
+        );
         let m = mac_for(None);
         assert_eq!(m[0] & 3, 2);
     }

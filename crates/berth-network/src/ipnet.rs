@@ -53,17 +53,24 @@ impl IpNet {
 
     /// The network: this prefix with the host bits cleared.
     pub fn network(&self) -> IpNet {
-        IpNet { addr: from_bits(self.addr, to_bits(self.addr) & self.mask()), prefix: self.prefix }
+        IpNet {
+            addr: from_bits(self.addr, to_bits(self.addr) & self.mask()),
+            prefix: self.prefix,
+        }
     }
 
     /// The last address of the network (the v4 broadcast address).
     pub fn last(&self) -> IpAddr {
-        from_bits(self.addr, to_bits(self.addr) | (!self.mask() & family_mask(self.addr)))
+        from_bits(
+            self.addr,
+            to_bits(self.addr) | (!self.mask() & family_mask(self.addr)),
+        )
     }
 
     /// Does this network contain `ip` (same family, same prefix bits)?
     pub fn contains(&self, ip: IpAddr) -> bool {
-        ip.is_ipv4() == self.is_v4() && to_bits(ip) & self.mask() == to_bits(self.addr) & self.mask()
+        ip.is_ipv4() == self.is_v4()
+            && to_bits(ip) & self.mask() == to_bits(self.addr) & self.mask()
     }
 
     /// Do the two networks share any address?
@@ -71,8 +78,16 @@ impl IpNet {
         if self.is_v4() != other.is_v4() {
             return false;
         }
-        let shorter = if self.prefix <= other.prefix { self } else { other };
-        let longer = if self.prefix <= other.prefix { other } else { self };
+        let shorter = if self.prefix <= other.prefix {
+            self
+        } else {
+            other
+        };
+        let longer = if self.prefix <= other.prefix {
+            other
+        } else {
+            self
+        };
         shorter.contains(longer.addr)
     }
 
@@ -120,11 +135,16 @@ impl FromStr for IpNet {
     type Err = IpNetError;
 
     fn from_str(text: &str) -> Result<IpNet, IpNetError> {
-        let (addr, prefix) =
-            text.split_once('/').ok_or_else(|| IpNetError::NoPrefix { text: text.into() })?;
-        let addr: IpAddr =
-            addr.parse().map_err(|source| IpNetError::Address { text: text.into(), source })?;
-        let prefix: u8 = prefix.parse().map_err(|_| IpNetError::Prefix { text: text.into() })?;
+        let (addr, prefix) = text
+            .split_once('/')
+            .ok_or_else(|| IpNetError::NoPrefix { text: text.into() })?;
+        let addr: IpAddr = addr.parse().map_err(|source| IpNetError::Address {
+            text: text.into(),
+            source,
+        })?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| IpNetError::Prefix { text: text.into() })?;
         IpNet::new(addr, prefix).ok_or_else(|| IpNetError::Prefix { text: text.into() })
     }
 }
@@ -151,7 +171,10 @@ mod tests {
         assert_eq!(n.last().to_string(), "10.1.2.255");
         assert_eq!(net("fd00::5/64").network().to_string(), "fd00::/64");
         assert_eq!(net("0.0.0.0/0").network().to_string(), "0.0.0.0/0");
-        assert_eq!(net("::/0").last().to_string(), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+        assert_eq!(
+            net("::/0").last().to_string(),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        );
         assert!("10.0.0.0/33".parse::<IpNet>().is_err());
         assert!("10.0.0.0".parse::<IpNet>().is_err());
     }

@@ -4,9 +4,13 @@ use std::io;
 use std::net::IpAddr;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::ipnet::IpNet;
@@ -58,8 +62,15 @@ pub struct BridgeConfig {
     pub addresses: Vec<IpNet>,
 }
 
-pub(crate) fn nl_err<'a>(name: &'a str, step: &'static str) -> impl FnOnce(io::Error) -> LinkError + 'a {
-    move |source| LinkError::Netlink { name: name.into(), step, source }
+pub(crate) fn nl_err<'a>(
+    name: &'a str,
+    step: &'static str,
+) -> impl FnOnce(io::Error) -> LinkError + 'a {
+    move |source| LinkError::Netlink {
+        name: name.into(),
+        step,
+        source,
+    }
 }
 
 /// Open a netlink socket in the calling thread's namespace.
@@ -78,31 +89,44 @@ pub fn ensure_bridge(cfg: &BridgeConfig) -> Result<u32, LinkError> {
         Some(i) => i,
         None => create_bridge(&mut nl, cfg)?,
     };
-    let mut msgs: Vec<_> =
-        cfg.addresses.iter().map(|a| (new_address(index, a), NLM_F_CREATE | NLM_F_REPLACE)).collect();
+    let mut msgs: Vec<_> = cfg
+        .addresses
+        .iter()
+        .map(|a| (new_address(index, a), NLM_F_CREATE | NLM_F_REPLACE))
+        .collect();
     let mut link = LinkMessage::default();
     link.header.index = index;
     link.header.flags = LinkFlags::Up;
     link.header.change_mask = LinkFlags::Up;
     link.attributes.push(LinkAttribute::Mtu(cfg.mtu));
     msgs.push((RouteNetlinkMessage::SetLink(link), 0));
-    nl.batch(msgs).map_err(|(_, e)| nl_err(name, "configure bridge")(e))?;
+    nl.batch(msgs)
+        .map_err(|(_, e)| nl_err(name, "configure bridge")(e))?;
     enable_forwarding(name, cfg.addresses.iter().any(|a| !a.is_v4()))?;
     Ok(index)
 }
 
 fn create_bridge(nl: &mut Nl, cfg: &BridgeConfig) -> Result<u32, LinkError> {
     let mut link = LinkMessage::default();
-    link.attributes.push(LinkAttribute::IfName(cfg.name.clone()));
+    link.attributes
+        .push(LinkAttribute::IfName(cfg.name.clone()));
     link.attributes.push(LinkAttribute::Mtu(cfg.mtu));
-    link.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
-    match nl.request(RouteNetlinkMessage::NewLink(link), NLM_F_CREATE | NLM_F_EXCL) {
+    link.attributes
+        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+            InfoKind::Bridge,
+        )]));
+    match nl.request(
+        RouteNetlinkMessage::NewLink(link),
+        NLM_F_CREATE | NLM_F_EXCL,
+    ) {
         Err(e) if e.raw_os_error() != Some(libc_eexist()) => {
             return Err(nl_err(&cfg.name, "create bridge")(e))
         }
         _ => {}
     }
-    index_of(nl, &cfg.name)?.ok_or_else(|| LinkError::NotFound { name: cfg.name.clone() })
+    index_of(nl, &cfg.name)?.ok_or_else(|| LinkError::NotFound {
+        name: cfg.name.clone(),
+    })
 }
 
 fn libc_eexist() -> i32 {
@@ -131,7 +155,8 @@ pub(crate) fn new_address(index: u32, addr: &IpNet) -> RouteNetlinkMessage {
     msg.attributes.push(AddressAttribute::Address(addr.addr));
     if !addr.is_v4() {
         msg.header.flags = AddressHeaderFlags::Nodad;
-        msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     RouteNetlinkMessage::NewAddress(msg)
 }
@@ -224,11 +249,16 @@ pub fn host_routes() -> Result<Vec<IpNet>, LinkError> {
     let replies = nl
         .dump(RouteNetlinkMessage::GetRoute(RouteMessage::default()))
         .map_err(nl_err("routes", "list routes"))?;
-    Ok(replies.into_iter().filter_map(main_route_destination).collect())
+    Ok(replies
+        .into_iter()
+        .filter_map(main_route_destination)
+        .collect())
 }
 
 fn main_route_destination(reply: RouteNetlinkMessage) -> Option<IpNet> {
-    let RouteNetlinkMessage::NewRoute(route) = reply else { return None };
+    let RouteNetlinkMessage::NewRoute(route) = reply else {
+        return None;
+    };
     let table = route
         .attributes
         .iter()

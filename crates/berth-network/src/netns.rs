@@ -80,7 +80,11 @@ impl NetNs {
     /// brought up inside. Done in a short-lived thread: unshare(CLONE_NEWNET), then bind-mount
     /// /proc/thread-self/ns/net onto `path`, so the calling thread never changes namespace.
     pub fn create(path: &Path) -> Result<NetNs, NetnsError> {
-        let file_err = |step, source| NetnsError::File { path: path.into(), step, source };
+        let file_err = |step, source| NetnsError::File {
+            path: path.into(),
+            step,
+            source,
+        };
         OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -89,7 +93,12 @@ impl NetNs {
         let made = std::thread::scope(|s| {
             s.spawn(|| create_in_thread(path))
                 .join()
-                .unwrap_or_else(|_| Err(NetnsError::Panicked { path: path.into(), step: "create" }))
+                .unwrap_or_else(|_| {
+                    Err(NetnsError::Panicked {
+                        path: path.into(),
+                        step: "create",
+                    })
+                })
         });
         if let Err(e) = made {
             // Best effort: the original error is the one worth reporting.
@@ -101,9 +110,15 @@ impl NetNs {
 
     /// Open a pinned netns.
     pub fn open(path: &Path) -> Result<NetNs, NetnsError> {
-        let file = File::open(path)
-            .map_err(|source| NetnsError::File { path: path.into(), step: "open", source })?;
-        Ok(NetNs { path: path.into(), fd: file.into() })
+        let file = File::open(path).map_err(|source| NetnsError::File {
+            path: path.into(),
+            step: "open",
+            source,
+        })?;
+        Ok(NetNs {
+            path: path.into(),
+            fd: file.into(),
+        })
     }
 
     /// The pin path.
@@ -122,23 +137,45 @@ impl NetNs {
         std::thread::scope(|s| {
             s.spawn(|| {
                 setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
-                    NetnsError::Sys { path: self.path.clone(), step: "setns", source }
+                    NetnsError::Sys {
+                        path: self.path.clone(),
+                        step: "setns",
+                        source,
+                    }
                 })?;
                 Ok(f())
             })
             .join()
-            .unwrap_or_else(|_| Err(NetnsError::Panicked { path: self.path.clone(), step: "run" }))
+            .unwrap_or_else(|_| {
+                Err(NetnsError::Panicked {
+                    path: self.path.clone(),
+                    step: "run",
+                })
+            })
         })
     }
 }
 
 /// Runs on a throwaway thread: new netns, pin it, bring lo up.
 fn create_in_thread(path: &Path) -> Result<(), NetnsError> {
-    let sys_err = |step, source| NetnsError::Sys { path: path.into(), step, source };
+    let sys_err = |step, source| NetnsError::Sys {
+        path: path.into(),
+        step,
+        source,
+    };
     unshare(CloneFlags::CLONE_NEWNET).map_err(|e| sys_err("unshare", e))?;
-    mount(Some("/proc/thread-self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| sys_err("bind-mount", e))?;
-    loopback_up().map_err(|source| NetnsError::Loopback { path: path.into(), source })
+    mount(
+        Some("/proc/thread-self/ns/net"),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| sys_err("bind-mount", e))?;
+    loopback_up().map_err(|source| NetnsError::Loopback {
+        path: path.into(),
+        source,
+    })
 }
 
 /// lo is always ifindex 1 in a new namespace.
@@ -154,12 +191,20 @@ fn loopback_up() -> io::Result<()> {
 pub fn remove_netns(path: &Path) -> Result<(), NetnsError> {
     match umount2(path, MntFlags::MNT_DETACH) {
         Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
-        Err(source) => return Err(NetnsError::Sys { path: path.into(), step: "umount", source }),
+        Err(source) => {
+            return Err(NetnsError::Sys {
+                path: path.into(),
+                step: "umount",
+                source,
+            })
+        }
     }
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(NetnsError::File { path: path.into(), step: "unlink", source: e })
-        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(NetnsError::File {
+            path: path.into(),
+            step: "unlink",
+            source: e,
+        }),
         _ => Ok(()),
     }
 }
@@ -183,10 +228,23 @@ pub fn set_sysctls(ns: &NetNs, sysctls: &[(String, String)]) -> Result<(), Netns
 /// Write one sysctl in the calling thread's namespaces.
 pub(crate) fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
     // "a/b.c/d" keeps dots (interface names like "eth0.5"); "a.b.c" uses dots as separators.
-    let rel = if key.contains('/') { key.to_string() } else { key.replace('.', "/") };
-    if rel.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad sysctl key"));
+    let rel = if key.contains('/') {
+        key.to_string()
+    } else {
+        key.replace('.', "/")
+    };
+    if rel
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad sysctl key",
+        ));
     }
     let path = Path::new("/proc/sys").join(rel);
-    OpenOptions::new().write(true).open(path)?.write_all(value.as_bytes())
+    OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all(value.as_bytes())
 }

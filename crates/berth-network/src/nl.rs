@@ -27,7 +27,11 @@ impl Nl {
         sock.bind_auto()?;
         sock.set_ext_ack(true)?;
         sock.connect(&SocketAddr::new(0, 0))?;
-        Ok(Nl { sock, seq: 0, buf: Vec::with_capacity(RECV_BUF) })
+        Ok(Nl {
+            sock,
+            seq: 0,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
     }
 
     /// Send one request (`flags` are added to REQUEST|ACK) and wait for its ACK.
@@ -85,7 +89,10 @@ impl Nl {
     }
 
     /// Send a dump request and collect every reply until NLMSG_DONE.
-    pub(crate) fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+    pub(crate) fn dump(
+        &mut self,
+        msg: RouteNetlinkMessage,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
         let mut out = Vec::new();
         self.append(&mut out, msg, NLM_F_REQUEST | NLM_F_DUMP);
         self.sock.send(&out, 0)?;
