@@ -7,7 +7,9 @@ mod ipam;
 mod ipnet;
 mod link;
 mod netns;
+mod nft;
 mod nl;
+mod ports;
 
 pub use endpoint::{add_macvlan, add_veth, remove_interface, Endpoint};
 pub use ipam::{mac_for, next_free, pick_subnet, ula_subnet};
@@ -17,3 +19,8 @@ pub use link::{
     BridgeConfig, LinkError,
 };
 pub use netns::{remove_netns, set_sysctls, NetNs, NetnsError};
+pub use nft::{
+    add_network_rules, add_port_rules, remove_network_rules, remove_port_rules, tagged,
+    NetworkRules, NftError,
+};
+pub use ports::{reserve_check, PortMapping, Proto};

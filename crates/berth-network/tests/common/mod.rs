@@ -95,3 +95,49 @@ pub fn mounted(path: &Path) -> bool {
     let p = path.to_string_lossy();
     mounts.lines().any(|l| l.split(' ').nth(4) == Some(&p))
 }
+
+/// Deletes the shared `inet berth` table on drop, but only when no rule and no bridge is left
+/// in it (other tests share it).
+pub struct TableGuard;
+
+impl Drop for TableGuard {
+    fn drop(&mut self) {
+        if let Ok((ids, bridges)) = berth_network::tagged() {
+            if ids.is_empty() && bridges.is_empty() {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", "inet", "berth"])
+                    .output();
+            }
+        }
+    }
+}
+
+/// Removes a network's rules on drop.
+pub struct NetRulesGuard(pub String);
+
+impl Drop for NetRulesGuard {
+    fn drop(&mut self) {
+        let _ = berth_network::remove_network_rules(&self.0);
+    }
+}
+
+/// Removes a container's port rules on drop.
+pub struct PortRulesGuard(pub String);
+
+impl Drop for PortRulesGuard {
+    fn drop(&mut self) {
+        let _ = berth_network::remove_port_rules(&self.0);
+    }
+}
+
+/// Is `nft` usable here?
+pub fn nft_ok(test: &str) -> bool {
+    let ok = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping {test}: nft not usable");
+    }
+    ok
+}
