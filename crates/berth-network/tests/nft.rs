@@ -44,7 +44,9 @@ fn rules_added_listed_and_removed_by_tag() {
         subnets: vec![net(&format!("{s}.0/24")), net("fd42:1::/64")],
         internal: false,
     };
+    let t = std::time::Instant::now();
     add_network_rules(&rules).unwrap();
+    println!("add_network_rules: {:?}", t.elapsed());
     add_network_rules(&rules).unwrap(); // idempotent: no duplicates
     assert_eq!(our_rules(&format!("berth-net:{br}")), 7);
     add_network_rules(&NetworkRules {
@@ -77,7 +79,9 @@ fn rules_added_listed_and_removed_by_tag() {
             container_port: 80,
         },
     ];
+    let t = std::time::Instant::now();
     add_port_rules(&ctr, &ports).unwrap();
+    println!("add_port_rules (3 mappings): {:?}", t.elapsed());
     assert_eq!(our_rules(&format!("berth-ctr:{ctr}")), 6);
     let listing = sh("nft", &["list", "table", "inet", "berth"]);
     assert!(
@@ -97,7 +101,9 @@ fn rules_added_listed_and_removed_by_tag() {
         Err(NftError::FamilyMismatch { .. })
     ));
 
+    let t = std::time::Instant::now();
     remove_port_rules(&ctr).unwrap();
+    println!("remove_port_rules: {:?}", t.elapsed());
     remove_network_rules(&br).unwrap();
     remove_network_rules(&internal_br).unwrap();
     remove_network_rules(&br).unwrap(); // Ok when gone
