@@ -12,7 +12,9 @@ use netlink_packet_route::link::{
 use netlink_packet_route::RouteNetlinkMessage;
 
 use crate::ipnet::IpNet;
-use crate::link::{default_route, delete_with, index_of, new_address, nl_err, open_nl, LinkError};
+use crate::link::{
+    default_route, delete_with, index_of, new_address, nl_err, no_dad, open_nl, LinkError,
+};
 use crate::netns::NetNs;
 
 /// One interface of a container.
@@ -152,6 +154,11 @@ fn configure_inside(ep: &Endpoint) -> Result<(), LinkError> {
     let mut nl = open_nl(name)?;
     let index =
         index_of(&mut nl, name)?.ok_or_else(|| LinkError::NotFound { name: name.into() })?;
+    if ep.addresses.iter().any(|a| !a.is_v4()) {
+        // With DAD the link-local address stays tentative for a second or more, and v6 traffic
+        // is lost meanwhile (the addresses we add carry IFA_F_NODAD already).
+        no_dad(name)?;
+    }
     let mut msgs: Vec<_> = ep
         .addresses
         .iter()

@@ -89,6 +89,10 @@ pub fn ensure_bridge(cfg: &BridgeConfig) -> Result<u32, LinkError> {
         Some(i) => i,
         None => create_bridge(&mut nl, cfg)?,
     };
+    let v6 = cfg.addresses.iter().any(|a| !a.is_v4());
+    if v6 {
+        no_dad(name)?;
+    }
     let mut msgs: Vec<_> = cfg
         .addresses
         .iter()
@@ -102,7 +106,7 @@ pub fn ensure_bridge(cfg: &BridgeConfig) -> Result<u32, LinkError> {
     msgs.push((RouteNetlinkMessage::SetLink(link), 0));
     nl.batch(msgs)
         .map_err(|(_, e)| nl_err(name, "configure bridge")(e))?;
-    enable_forwarding(name, cfg.addresses.iter().any(|a| !a.is_v4()))?;
+    enable_forwarding(name, v6)?;
     Ok(index)
 }
 
@@ -131,6 +135,12 @@ fn create_bridge(nl: &mut Nl, cfg: &BridgeConfig) -> Result<u32, LinkError> {
 
 fn libc_eexist() -> i32 {
     nix::errno::Errno::EEXIST as i32
+}
+
+/// Turn off duplicate address detection on `ifname`, so its v6 link-local address is usable at once.
+pub(crate) fn no_dad(ifname: &str) -> Result<(), LinkError> {
+    let key = format!("net/ipv6/conf/{ifname}/accept_dad");
+    write_sysctl(&key, "0").map_err(|source| LinkError::Sysctl { key, source })
 }
 
 fn enable_forwarding(bridge: &str, v6: bool) -> Result<(), LinkError> {

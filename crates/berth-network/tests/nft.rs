@@ -146,57 +146,67 @@ fn dnat_from_host_loopback_and_from_outside() {
     let _rules = (NetRulesGuard(br.clone()), PortRulesGuard(ctr.clone()));
     let s = subnet24();
     let x = subnet24();
+    let s6 = format!("fd{:02x}:{:x}", rand16() & 0xff, rand16());
+    let x6 = format!("fd{:02x}:{:x}", rand16() & 0xff, rand16());
 
     ensure_bridge(&BridgeConfig {
         name: br.clone(),
         mtu: 1500,
-        addresses: vec![net(&format!("{s}.1/24"))],
+        addresses: vec![net(&format!("{s}.1/24")), net(&format!("{s6}::1/64"))],
     })
     .unwrap();
     add_network_rules(&NetworkRules {
         bridge: br.clone(),
-        subnets: vec![net(&format!("{s}.0/24"))],
+        subnets: vec![net(&format!("{s}.0/24")), net(&format!("{s6}::/64"))],
         internal: false,
     })
     .unwrap();
     let container = NsGuard::new("dc");
     let cip: IpAddr = format!("{s}.2").parse().unwrap();
+    let cip6: IpAddr = format!("{s6}::2").parse().unwrap();
     let ep = Endpoint {
         ifname: "eth0".into(),
         mac: None,
         mtu: 1500,
-        addresses: vec![net(&format!("{cip}/24"))],
-        gateways: vec![format!("{s}.1").parse().unwrap()],
+        addresses: vec![net(&format!("{cip}/24")), net(&format!("{cip6}/64"))],
+        gateways: vec![
+            format!("{s}.1").parse().unwrap(),
+            format!("{s6}::1").parse().unwrap(),
+        ],
     };
     add_veth(&container.0, &br, &host_if, &ep).unwrap();
     container
         .0
         .run(|| {
-            let l = TcpListener::bind((cip, 8080)).unwrap();
-            std::thread::spawn(move || {
-                for mut c in l.incoming().flatten() {
-                    let _ = c.write_all(b"c");
-                }
-            });
+            for ip in [cip, cip6] {
+                let l = TcpListener::bind((ip, 8080)).unwrap();
+                std::thread::spawn(move || {
+                    for mut c in l.incoming().flatten() {
+                        let _ = c.write_all(b"c");
+                    }
+                });
+            }
         })
         .unwrap();
 
-    // An "external" host: a netns wired to the host with a plain veth /24.
+    // An "external" host: a netns behind a second bridge that has no Berth rules.
     let outside = NsGuard::new("dx");
     let ext_ep = Endpoint {
         ifname: "eth0".into(),
         mac: None,
         mtu: 1500,
-        addresses: vec![net(&format!("{x}.2/24"))],
-        gateways: vec![format!("{x}.1").parse().unwrap()],
+        addresses: vec![net(&format!("{x}.2/24")), net(&format!("{x6}::2/64"))],
+        gateways: vec![
+            format!("{x}.1").parse().unwrap(),
+            format!("{x6}::1").parse().unwrap(),
+        ],
     };
-    // Reuse add_veth's machinery on a throwaway bridge-less path: a veth with the host end addressed.
     let ext_br = format!("{ext_host}b");
     let _ext_br_guard = LinkGuard(vec![ext_br.clone()]);
     ensure_bridge(&BridgeConfig {
         name: ext_br.clone(),
         mtu: 1500,
-        addresses: vec![net(&format!("{x}.1/24"))],
+        addresses: vec![net(&format!("{x}.1/24")), net(&format!("{x6}::1/64"))],
     })
     .unwrap();
     add_veth(&outside.0, &ext_br, &ext_host, &ext_ep).unwrap();
@@ -209,7 +219,11 @@ fn dnat_from_host_loopback_and_from_outside() {
         container_ip: cip,
         container_port: 8080,
     };
-    add_port_rules(&ctr, &[mapping]).unwrap();
+    let mapping6 = PortMapping {
+        container_ip: cip6,
+        ..mapping.clone()
+    };
+    add_port_rules(&ctr, &[mapping, mapping6]).unwrap();
 
     let loopback = fetch(
         None,
@@ -224,14 +238,13 @@ fn dnat_from_host_loopback_and_from_outside() {
         Some(&container.0),
         SocketAddr::new(format!("{x}.1").parse().unwrap(), host_port),
     );
-    if std::env::var_os("BERTH_NET_DEBUG").is_some() {
-        eprintln!(
-            "container {} outside {} ctr {cip} port {host_port}",
-            container.path().display(),
-            outside.path().display()
-        );
-        std::thread::sleep(Duration::from_secs(60));
-    }
+    let direct6 = fetch(Some(&outside.0), SocketAddr::new(cip6, 8080));
+    let from_outside6 = fetch(
+        Some(&outside.0),
+        SocketAddr::new(format!("{x6}::1").parse().unwrap(), host_port),
+    );
+    let loopback6 = fetch(None, SocketAddr::new("::1".parse().unwrap(), host_port));
+    println!("IPv6 host loopback [::1]:{host_port} -> container: {loopback6:?} (not supported)");
     assert_eq!(loopback, Ok(b'c'), "host loopback -> published port");
     assert_eq!(
         from_outside,
@@ -247,6 +260,17 @@ fn dnat_from_host_loopback_and_from_outside() {
         hairpin,
         Ok(b'c'),
         "container -> host address:published port (hairpin)"
+    );
+
+    assert_eq!(
+        direct6,
+        Ok(b'c'),
+        "outside -> [container v6] at once (no DAD wait)"
+    );
+    assert_eq!(
+        from_outside6,
+        Ok(b'c'),
+        "outside -> [host v6]:published port"
     );
 
     remove_port_rules(&ctr).unwrap();
