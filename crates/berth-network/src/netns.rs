@@ -79,6 +79,8 @@ impl NetNs {
     /// New netns pinned at `path` (the file is created; parent dirs must exist); loopback is
     /// brought up inside. Done in a short-lived thread: unshare(CLONE_NEWNET), then bind-mount
     /// /proc/thread-self/ns/net onto `path`, so the calling thread never changes namespace.
+    /// Fails if `path` already exists (call `remove_netns` first to reuse a leftover pin).
+    /// The helper thread is joined before returning, so a single-threaded caller stays so.
     pub fn create(path: &Path) -> Result<NetNs, NetnsError> {
         let file_err = |step, source| NetnsError::File {
             path: path.into(),
