@@ -58,7 +58,9 @@ impl Subnet {
                 a: rand_in(64, 250) as u8,
                 b: rand_in(0, 255) as u8,
             };
-            if !used.iter().any(|u| u.contains(&s.prefix())) {
+            if !used.iter().any(|u| u.contains(&s.prefix()))
+                && reserve(&format!("subnet-10.{}.{}", s.a, s.b))
+            {
                 return s;
             }
         }
@@ -83,6 +85,42 @@ impl Subnet {
     pub fn contains(&self, addr: &str) -> bool {
         addr.starts_with(&self.prefix())
     }
+}
+
+/// Reserve `key` (a subnet, a port) for this process among concurrently running test
+/// processes: a file named `key` holding the owner's pid under a shared directory, created
+/// exclusively; a file whose owner has exited is taken over. Reservations are never
+/// released explicitly (they lapse with the process), so no two live test processes pick
+/// the same subnet or port.
+pub fn reserve(key: &str) -> bool {
+    let dir = std::env::temp_dir().join("berth-nettest-reserved");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(key);
+    let me = std::process::id();
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                let _ = write!(f, "{me}");
+                return true;
+            }
+            Err(_) => {
+                let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                let owner = owner.trim();
+                if owner == me.to_string() {
+                    return false;
+                }
+                if owner.is_empty() || Path::new("/proc").join(owner).exists() {
+                    return false;
+                }
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    false
 }
 
 /// Every line of `ip -o addr` and `ip route` (all tables), for picking unused subnets.
@@ -216,13 +254,25 @@ pub fn nft_table(table: &str) -> String {
 }
 
 /// Lines of the `inet berth` table that contain `needle` (a tag like `berth-ctr:<id>`, a
-/// subnet, a port).
+/// subnet, `dport <port>`), with counter values blanked (so that snapshots taken while
+/// traffic flows compare equal).
 pub fn nft_lines_with(needle: &str) -> Vec<String> {
     nft_berth()
         .lines()
         .filter(|l| l.contains(needle))
-        .map(|l| l.trim().to_string())
+        .map(without_counters)
         .collect()
+}
+
+/// An nft line with the numbers after `packets` and `bytes` replaced by `N`.
+fn without_counters(line: &str) -> String {
+    let mut out = Vec::new();
+    let mut blank_next = false;
+    for word in line.split_whitespace() {
+        out.push(if blank_next { "N" } else { word });
+        blank_next = word == "packets" || word == "bytes";
+    }
+    out.join(" ")
 }
 
 /// Delete every rule of `inet berth` whose text contains `needle` (cleanup safety net).
@@ -641,7 +691,7 @@ pub fn free_port() -> u16 {
         let port = rand_in(20000, 32000) as u16;
         let tcp = TcpListener::bind(("0.0.0.0", port));
         let udp = UdpSocket::bind(("0.0.0.0", port));
-        if tcp.is_ok() && udp.is_ok() {
+        if tcp.is_ok() && udp.is_ok() && reserve(&format!("port-{port}")) {
             return port;
         }
     }

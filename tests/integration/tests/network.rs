@@ -539,7 +539,8 @@ fn network_create_ls_inspect_rm_and_prune() {
 
     // Internal and IPv6 networks say so.
     let s2 = Subnet::random();
-    let v6 = format!("fd{}:{}::/64", net::rand_hex(2), net::rand_hex(4));
+    let v6_prefix = format!("fd{}:{}::", net::rand_hex(2), net::rand_hex(4));
+    let v6 = format!("{v6_prefix}/64");
     b.net_create(&["--internal", "--subnet", &s2.cidr()], "n2");
     assert_eq!(b.net_inspect("n2")["Internal"], true);
     let s3 = Subnet::random();
@@ -556,6 +557,15 @@ fn network_create_ls_inspect_rm_and_prune() {
         subnets.contains(&v6.as_str()) && subnets.contains(&s3.cidr().as_str()),
         "{v:#}"
     );
+    // --ip6 on it: the container has that address (and an IPv4 one).
+    let want6 = format!("{v6_prefix}10");
+    b.sleeper("r6", &["--network", "n3", "--ip6", &want6]);
+    let n3 = b.inspect("r6")["NetworkSettings"]["Networks"]["n3"].clone();
+    assert_eq!(n3["GlobalIPv6Address"], want6.as_str(), "{n3:#}");
+    assert!(s3.contains(&text(&n3, "IPAddress")), "{n3:#}");
+    let inside = b.exec_ok("r6", &["ip", "-o", "-6", "addr", "show", "dev", "eth0"]);
+    assert!(inside.contains(&format!(" {want6}/64")), "{inside}");
+    b.ok(&["rm", "-f", "r6"]);
 
     // rm refuses a network in use, then removes it with its bridge.
     let out = b.run(&["network", "rm", "n1"]);
@@ -583,6 +593,13 @@ fn containers_on_a_user_network_reach_each_other_by_ip_name_and_alias() {
     b.sleeper("ca", &["--network", "app"]);
     b.web("cb", &["--network", "app", "--network-alias", "web"]);
     let ip_b = b.ip_on("cb", "app");
+    // The MAC address in inspect is eth0's.
+    let mac = text(
+        &b.inspect("cb")["NetworkSettings"]["Networks"]["app"],
+        "MacAddress",
+    );
+    let link = b.exec_ok("cb", &["ip", "-o", "link", "show", "eth0"]);
+    assert!(link.contains(&mac.to_lowercase()), "{mac} vs {link}");
     assert_ne!(ip_b, b.ip_on("ca", "app"));
     b.reaches("ca", &ping(&ip_b));
     b.reaches("ca", &ping("cb"));
@@ -1004,11 +1021,22 @@ fn dns_files_hostname_and_the_special_network_modes() {
             "{l}: {inside_links}"
         );
     }
-    // none: loopback only.
+    // none: loopback only (no eth*, no address but 127.0.0.1; kernels may add fallback
+    // tunnel devices such as tunl0 to every namespace, so those are not counted).
     b.sleeper("nn", &["--network", "none"]);
     let links = b.exec_ok("nn", &["ip", "-o", "link"]);
-    assert_eq!(links.lines().count(), 1, "{links}");
     assert!(links.contains(": lo:"), "{links}");
+    assert!(!links.contains(": eth"), "{links}");
+    let addrs = b.exec_ok("nn", &["ip", "-o", "-4", "addr"]);
+    let names: Vec<&str> = addrs
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(names, vec!["lo"], "{addrs}");
+    assert!(
+        b.exec("nn", &["ip", "route"]).stdout.is_empty(),
+        "routes with --network none"
+    );
     // container:OTHER shares OTHER's stack.
     b.sleeper("jj", &["--network", "container:d1"]);
     let addr_d1 = b.exec_ok("d1", &["ip", "-o", "-4", "addr"]);
@@ -1373,8 +1401,8 @@ fn bad_network_input_fails_cleanly_and_creates_nothing() {
         ),
     ];
     let needles = vec![
-        format!("{taken}"),
-        format!("{dup}"),
+        format!("dport {taken}"),
+        format!("dport {dup}"),
         base.prefix(),
         other.prefix(),
     ];
