@@ -251,11 +251,13 @@ impl Berth {
         ids
     }
 
-    /// Names in `network ls` (sorted).
+    /// Names in `network ls` (sorted): the NAME column of the table.
     fn net_names(&self) -> Vec<String> {
-        let out = self.run(&["network", "ls", "--format", "{{.Name}}"]);
+        let out = self.run(&["network", "ls"]);
         let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().nth(1))
             .map(str::to_owned)
             .collect();
         names.sort();
@@ -298,7 +300,7 @@ impl Drop for Berth {
         for id in self.ids() {
             let _ = self.run(&["rm", "-f", "-v", &id]);
         }
-        let listed = self.run(&["network", "ls", "-q", "--no-trunc"]);
+        let listed = self.run(&["network", "ls", "-q"]);
         let mut nets: Vec<String> = self.networks.borrow().clone();
         for id in String::from_utf8_lossy(&listed.stdout).lines() {
             if !nets
