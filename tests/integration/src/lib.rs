@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 
+pub mod net;
+
 /// Skip the current test with a reason (printed, so a skip is never silent).
 #[macro_export]
 macro_rules! skip {
