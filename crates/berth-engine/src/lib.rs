@@ -5,6 +5,7 @@
 
 pub mod containers;
 pub mod images;
+pub mod networks;
 pub mod observe;
 pub mod paths;
 pub mod spec;

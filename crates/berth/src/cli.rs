@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use crate::cli_containers::*;
+pub use crate::cli_networks::*;
 
 /// A daemonless, Docker-compatible container engine.
 #[derive(Debug, Parser)]
@@ -98,6 +99,9 @@ pub enum Command {
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
 }
 
 /// `berth image ...`
@@ -131,6 +135,8 @@ pub enum ImageCommand {
 pub enum SystemCommand {
     /// Show disk usage
     Df(DfArgs),
+    /// Repair what crashed commands left, then remove stopped containers and unused networks
+    Prune(ForceArgs),
 }
 
 /// Registry connection flags shared by pull and push.

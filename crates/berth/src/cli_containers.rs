@@ -295,7 +295,7 @@ pub struct CpArgs {
 }
 
 /// `container prune`
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ContainerPruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]

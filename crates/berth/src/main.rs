@@ -2,6 +2,7 @@
 
 mod cli;
 mod cli_containers;
+mod cli_networks;
 mod commands;
 mod format;
 mod template;
@@ -12,7 +13,7 @@ use clap::Parser;
 
 use berth_engine::containers::Engine;
 use cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
-use commands::{archive, containers, df, images, info, login, ps, registry};
+use commands::{archive, containers, df, images, info, login, networks, ps, registry};
 
 /// docker's exit status when the engine itself failed (`run`/`create`, or a bad flag).
 const ENGINE_FAILED: i32 = 125;
@@ -133,6 +134,8 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Container(C::Prune(a)) => containers::prune(e, a),
         Command::Container(C::Cleanup(a)) => containers::cleanup(e, &a.container),
         Command::Info(a) => info::info(e, a),
+        Command::Network(n) => networks::network(e, n),
+        Command::System(SystemCommand::Prune(a)) => containers::system_prune(e, a),
         _ => Ok(0),
     }
 }
@@ -147,7 +150,7 @@ fn run_image_command(cli: &Cli) -> Option<Result<()>> {
             | Command::Rmi(_)
             | Command::Tag(_)
             | Command::Image(_)
-            | Command::System(_)
+            | Command::System(SystemCommand::Df(_))
             | Command::Import(_)
             | Command::Save(_)
             | Command::Load(_)

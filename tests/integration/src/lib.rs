@@ -617,3 +617,52 @@ pub fn unmount_under(dir: &Path) {
         }
     }
 }
+
+/// Delete a berth bridge a test's private root made, and the firewall rules tagged with it
+/// (`berth-net:<bridge>` in table `inet berth`): the default network of a root is never
+/// removed by berth itself, as docker's `docker0` is not.
+pub fn remove_berth_bridge(bridge: &str) {
+    let _ = Command::new("ip")
+        .args(["link", "del", bridge])
+        .stderr(Stdio::null())
+        .status();
+    remove_nft_rules_tagged(&format!("berth-net:{bridge}"));
+}
+
+/// Delete every rule of table `inet berth` whose comment is `tag`.
+pub fn remove_nft_rules_tagged(tag: &str) {
+    let Ok(out) = Command::new("nft")
+        .args(["-j", "-a", "list", "table", "inet", "berth"])
+        .output()
+    else {
+        return;
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) else {
+        return;
+    };
+    let mut script = String::new();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        let rule = &item["rule"];
+        if rule["comment"].as_str() == Some(tag) {
+            script.push_str(&format!(
+                "delete rule inet berth {} handle {}\n",
+                rule["chain"].as_str().unwrap_or_default(),
+                rule["handle"]
+            ));
+        }
+    }
+    if script.is_empty() {
+        return;
+    }
+    if let Ok(mut child) = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+    {
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            let _ = stdin.write_all(script.as_bytes());
+        }
+        let _ = child.wait();
+    }
+}

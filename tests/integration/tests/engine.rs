@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use berth_integration_tests::{bin_dir, have, is_root, need_root, skip};
 
-/// A private berth (its own data and run roots) with a busybox image `bb`.
+/// A private berth (its own data and run roots, and its own default bridge, so that tests
+/// running at once do not share one address pool) with a busybox image `bb`.
 struct Berth {
     dir: tempfile::TempDir,
+    bridge: String,
 }
 
 impl Berth {
@@ -21,7 +23,8 @@ impl Berth {
             .prefix("be")
             .tempdir_in("/tmp")
             .unwrap();
-        let b = Berth { dir };
+        let bridge = format!("be{}", std::process::id());
+        let b = Berth { dir, bridge };
         let rootfs = b.dir.path().join("rootfs");
         busybox_rootfs(&rootfs);
         let tar = b.dir.path().join("bb.tar");
@@ -50,6 +53,8 @@ impl Berth {
             .arg(self.data())
             .arg("--runroot")
             .arg(self.dir.path().join("run"))
+            .env("BERTH_BRIDGE", &self.bridge)
+            .env("BERTH_BRIDGE_SUBNET", private_subnet())
             .args(args)
             .stdin(Stdio::null());
         cmd
@@ -95,7 +100,15 @@ impl Drop for Berth {
                 }
             }
         }
+        berth_integration_tests::remove_berth_bridge(&self.bridge);
     }
+}
+
+/// A /24 for this test process's default bridge (pids differ between processes that run
+/// at once).
+fn private_subnet() -> String {
+    let pid = std::process::id();
+    format!("10.{}.{}.0/24", 100 + (pid >> 8) % 100, pid % 256)
 }
 
 impl Berth {

@@ -357,7 +357,7 @@ fn describe(out: &Output) -> String {
 
 /// The busybox applets the tests use (busybox 1.35 as in Debian's busybox-static: its `nc`
 /// has no `-u`, so UDP servers are sockets the test opens inside the container's namespace;
-/// its `wget` exits 139 (SIGSEGV) on any failure, so only success is asserted on).
+/// its `wget -T` crashes, so `timeout` bounds it).
 const APPLETS: &[&str] = &[
     "sh",
     "ls",
@@ -376,6 +376,7 @@ const APPLETS: &[&str] = &[
     "ip",
     "ping",
     "wget",
+    "timeout",
     "httpd",
     "nc",
     "nslookup",
@@ -445,13 +446,14 @@ fn ping(target: &str) -> Vec<&str> {
     vec!["ping", "-c1", "-W2", target]
 }
 
-/// `wget -qO- -T 3 http://TARGET/` inside a container.
+/// `timeout 3 wget -qO- http://TARGET/` inside a container (busybox 1.35's `wget -T`
+/// crashes with SIGSEGV, so the time limit is busybox's `timeout`).
 fn wget(target: &str) -> Vec<String> {
     vec![
+        "timeout".into(),
+        "3".into(),
         "wget".into(),
         "-qO-".into(),
-        "-T".into(),
-        "3".into(),
         format!("http://{target}/"),
     ]
 }

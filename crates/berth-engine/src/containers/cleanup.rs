@@ -36,6 +36,9 @@ impl Engine {
         if let Err(e) = runtime.run(&["delete", "--force", c.id.as_str()]) {
             failures.push(e.to_string());
         }
+        if let Err(e) = self.detach_networks(&c.id) {
+            failures.push(e.to_string());
+        }
         if let Err(e) = self.images.containers.unmount(&c.id) {
             failures.push(e.to_string());
         }

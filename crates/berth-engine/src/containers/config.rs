@@ -28,6 +28,12 @@ pub struct ContainerConfig {
     pub init: bool,
     /// `--storage-opt`.
     pub storage_opts: Vec<String>,
+    /// The container's hostname (its short ID unless `--hostname`).
+    #[serde(default)]
+    pub hostname: String,
+    /// Whether `start` makes the container's network namespace (pinned in the run root).
+    #[serde(default)]
+    pub own_netns: bool,
     /// `--network` as given (`bridge` by default).
     pub network_mode: String,
     /// The other network flags, for the network engine.

@@ -189,6 +189,9 @@ impl Engine {
         if run.hostname.is_none() && run.uts == NamespaceMode::Private {
             run.hostname = Some(crate::state::short_id(&id).to_owned());
         }
+        config.hostname = run.hostname.clone().unwrap_or_default();
+        let bundle = self.dirs(&id).bundle;
+        config.own_netns = self.join_networks(&id, &bundle, opts, &mut run)?;
         // Generated with berth-init in front (the default); again without it only when the
         // entrypoint already is an init.
         if opts.init.unwrap_or(true) && run.pid == NamespaceMode::Private {
@@ -357,6 +360,10 @@ impl Engine {
                 .ok_or_else(|| ContainerError::JoinNotRunning {
                     name: other.to_owned(),
                 })?;
+        let pinned = crate::networks::netns_path(&self.run_root, &c.id);
+        if kind == "net" && pinned.exists() {
+            return Ok(NamespaceMode::Path(pinned));
+        }
         Ok(NamespaceMode::Path(PathBuf::from(format!(
             "/proc/{pid}/ns/{kind}"
         ))))

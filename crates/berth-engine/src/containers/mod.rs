@@ -28,6 +28,11 @@ pub use runtime::{Runtime, RuntimeError};
 pub use start::Started;
 pub use stop::Stopped;
 
+/// Hold container `id`'s operation lock (create, start, removal, network changes).
+pub(crate) fn lock_container(run_root: &Path, id: &str) -> Result<lock::OpLock, ContainerError> {
+    lock::lock(run_root, id)
+}
+
 use crate::images::{Images, ImagesError};
 use crate::state::{Container, ContainersError, DbError, StateDb};
 
@@ -108,6 +113,9 @@ pub enum ContainerError {
         /// The container named.
         name: String,
     },
+    /// Networking.
+    #[error(transparent)]
+    Network(#[from] crate::networks::NetworkError),
     /// berth-monitor could not start the container.
     #[error("{0}")]
     Start(String),

@@ -23,6 +23,12 @@ impl Engine {
                 self.reconcile_one(&c.id);
             }
         }
+        for id in self.stale_network_holders() {
+            // Under its lock: a start under way holds it while it sets the network up.
+            if let Some(_lock) = super::lock::try_lock(&self.run_root, &id) {
+                let _ = self.detach_networks(&id);
+            }
+        }
     }
 
     /// Repair container `id` if whatever worked on it died: nobody holds its lock, and its

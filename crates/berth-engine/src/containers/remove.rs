@@ -81,6 +81,9 @@ impl Engine {
                 failures.push(e.to_string());
             }
         }
+        if let Err(e) = self.detach_networks(&c.id) {
+            failures.push(e.to_string());
+        }
         let layer = self.images.containers.get(&c.id);
         if let Err(e) = layer.and_then(|l| match l {
             Some(_) => self.images.containers.remove(&c.id),

@@ -67,6 +67,10 @@ impl Engine {
         }
         let _ = fs::remove_dir_all(&dirs.run);
         super::make_private_dir(&dirs.run)?;
+        if let Err(e) = self.attach_networks(&c) {
+            let _ = self.images.containers.unmount(&c.id);
+            return Err(e.into());
+        }
         fs::create_dir_all(&runtime.root).map_err(io_err("create", &runtime.root))?;
         let monitor_path = tools::find("berth-monitor", "BERTH_MONITOR")?;
         let self_exe = std::env::current_exe().map_err(io_err("find", "berth".as_ref()))?;
@@ -126,6 +130,7 @@ impl Engine {
             Ok(pid) => pid,
             Err(message) => {
                 let _ = monitor.wait();
+                let _ = self.detach_networks(&c.id);
                 let _ = self.images.containers.unmount(&c.id);
                 let _ = self.db.modify(&c.id, |r| {
                     r.monitor_pid = None;

@@ -38,6 +38,27 @@ pub const MIGRATIONS: &[&str] = &[
     // (details: stop and OOM figures, the last error, an unfinished creation).
     "ALTER TABLE containers ADD COLUMN config TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config));
     ALTER TABLE containers ADD COLUMN details TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(details));",
+    // 3: networks, and each container's place on them (the address only while it runs: the
+    // unique pairs are the IPAM, safe under concurrent starts).
+    "CREATE TABLE networks (
+        id        TEXT PRIMARY KEY NOT NULL,
+        name      TEXT NOT NULL UNIQUE,
+        driver    TEXT NOT NULL CHECK (driver IN ('bridge', 'macvlan', 'host', 'null')),
+        interface TEXT NOT NULL,
+        config    TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config)),
+        created   TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE endpoints (
+        container_id TEXT NOT NULL REFERENCES containers (id) ON DELETE CASCADE,
+        network_id   TEXT NOT NULL REFERENCES networks (id),
+        position     INTEGER NOT NULL,
+        config       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config)),
+        ip4          TEXT,
+        ip6          TEXT,
+        PRIMARY KEY (container_id, network_id),
+        UNIQUE (network_id, ip4),
+        UNIQUE (network_id, ip6)
+    ) STRICT;",
 ];
 
 /// Why the schema could not be brought up to date.

@@ -405,6 +405,18 @@ pub fn prune(engine: &mut Engine, args: &ContainerPruneArgs) -> Result<Code> {
     Ok(0)
 }
 
+/// `system prune`: the repair every command does (already done when the engine opened),
+/// then the stopped containers and the unused networks.
+pub fn system_prune(engine: &mut Engine, _args: &crate::cli::ForceArgs) -> Result<Code> {
+    prune(engine, &ContainerPruneArgs::default())?;
+    let removed = engine.network_prune()?;
+    println!("Deleted Networks:");
+    for name in removed {
+        println!("{name}");
+    }
+    Ok(0)
+}
+
 /// `container cleanup` (berth-monitor's exit command).
 pub fn cleanup(engine: &mut Engine, id: &str) -> Result<Code> {
     engine.cleanup(id)?;

@@ -6,6 +6,7 @@ pub mod df;
 pub mod images;
 pub mod info;
 pub mod login;
+pub mod networks;
 pub mod observe;
 pub mod progress;
 pub mod ps;

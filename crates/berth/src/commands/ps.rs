@@ -268,7 +268,7 @@ fn time_or_zero(t: Option<time::OffsetDateTime>) -> String {
 }
 
 /// docker's container inspect object, with Berth's exit figures beside docker's fields.
-fn inspect_object(engine: &Engine, c: &Container) -> Result<Value> {
+fn inspect_object(engine: &mut Engine, c: &Container) -> Result<Value> {
     let config = config_of(c);
     let details = details_of(c);
     let dirs = engine.dirs(&c.id);
@@ -386,7 +386,12 @@ fn inspect_object(engine: &Engine, c: &Container) -> Result<Value> {
         },
         "Mounts": mounts,
         "Config": container_config,
-        "NetworkSettings": {"Ports": {}, "Networks": {}},
+        "NetworkSettings": super::networks::network_settings(
+            &engine.container_networks(&c.id)?,
+            &c.ports,
+            &c.id,
+            &networks_sandbox(engine, &c.id),
+        ),
     }))
 }
 
@@ -405,5 +410,15 @@ fn user_text(user: &Value) -> String {
         (Some(0), Some(0)) | (None, _) => String::new(),
         (Some(u), Some(g)) => format!("{u}:{g}"),
         (Some(u), None) => u.to_string(),
+    }
+}
+
+/// Where a container's network namespace is pinned, if it is.
+fn networks_sandbox(engine: &Engine, id: &str) -> String {
+    let path = berth_engine::networks::netns_path(&engine.run_root, id);
+    if path.exists() {
+        path.display().to_string()
+    } else {
+        String::new()
     }
 }
