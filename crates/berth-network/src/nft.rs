@@ -21,8 +21,8 @@ pub enum NftError {
         #[source]
         source: io::Error,
     },
-    /// `nft` refused the script.
-    #[error("nft {step}: {stderr}\nscript:\n{script}")]
+    /// `nft` refused the script (kept for debugging; the message is nft's first line).
+    #[error("nft {step}: {}", .stderr.lines().next().unwrap_or_default())]
     Failed {
         /// What was being done.
         step: &'static str,
@@ -45,6 +45,16 @@ pub enum NftError {
     BadName {
         /// The name.
         name: String,
+    },
+    /// Another container (of this or another Berth root) publishes the port.
+    #[error("port {port}/{proto} is already published by container {owner}")]
+    PortTaken {
+        /// The host port.
+        port: u16,
+        /// `tcp` or `udp`.
+        proto: String,
+        /// The container whose rule has it.
+        owner: String,
     },
     /// A port mapping whose host IP and container IP are of different families.
     #[error(
@@ -81,6 +91,7 @@ add chain inet berth prerouting { type nat hook prerouting priority dstnat; }
 add chain inet berth output { type nat hook output priority -100; }
 add chain inet berth postrouting { type nat hook postrouting priority srcnat; }
 add chain inet berth forward { type filter hook forward priority filter; policy accept; }
+add chain inet berth input { type filter hook input priority filter; policy accept; }
 add set inet berth bridges { type ifname; }
 ";
 
@@ -111,11 +122,22 @@ pub fn remove_network_rules(bridge: &str) -> Result<(), NftError> {
 }
 
 /// Install DNAT rules for a container's published ports (replacing any it had).
+/// A host port another container's rule already has is refused.
 pub fn add_port_rules(container_id: &str, ports: &[PortMapping]) -> Result<(), NftError> {
     check_name(container_id)?;
     let mut rules = String::new();
     for p in ports {
         rules.push_str(&port_rules(container_id, p)?);
+    }
+    let state = TableState::read()?;
+    for p in ports {
+        if let Some(owner) = state.publisher(p, container_id) {
+            return Err(NftError::PortTaken {
+                port: p.host_port,
+                proto: p.proto.to_string(),
+                owner: owner.to_owned(),
+            });
+        }
     }
     with_retry("add port rules", |state| {
         let mut script = String::from(BASE);
@@ -213,6 +235,14 @@ fn network_script(r: &NetworkRules) -> String {
         "postrouting",
         &format!("oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade"),
     );
+    // route_localnet (for the loopback DNAT above) also lets packets from the bridge to
+    // 127.0.0.0/8 in: only replies may (CVE-2020-8558, kube-proxy's rule).
+    rule(
+        "input",
+        &format!(
+            "iifname \"{br}\" ip daddr 127.0.0.0/8 ct state != {{ established, related }} drop"
+        ),
+    );
     rule(
         "forward",
         &format!("iifname \"{br}\" oifname \"{br}\" accept"),
@@ -285,12 +315,15 @@ fn apply(step: &'static str, script: &str) -> Result<(), NftError> {
     })
 }
 
-/// One rule of the table: where it is and its comment.
+/// One rule of the table: where it is, its comment, and for a published port what it
+/// matches (protocol and port, and the host address unless any).
 #[derive(Debug)]
 struct TaggedRule {
     chain: String,
     handle: u64,
     comment: String,
+    dport: Option<(String, u64)>,
+    daddr: Option<String>,
 }
 
 /// What `nft -j -a list table inet berth` shows: tagged rules and the bridges set.
@@ -336,10 +369,13 @@ impl TableState {
                 let handle = rule.get("handle").and_then(|v| v.as_u64());
                 let comment = rule.get("comment").and_then(|v| v.as_str());
                 if let (Some(chain), Some(handle), Some(comment)) = (chain, handle, comment) {
+                    let (dport, daddr) = matches_of(rule);
                     state.rules.push(TaggedRule {
                         chain: chain.into(),
                         handle,
                         comment: comment.into(),
+                        dport,
+                        daddr,
                     });
                 }
             } else if let Some(set) = item
@@ -358,6 +394,20 @@ impl TableState {
         state
     }
 
+    /// The container (other than `me`) whose DNAT rule takes `p`'s host port and protocol on
+    /// an address `p` also takes.
+    fn publisher(&self, p: &PortMapping, me: &str) -> Option<&str> {
+        let proto = p.proto.to_string();
+        let host = p.host_ip.map(|h| h.to_string());
+        self.rules.iter().find_map(|r| {
+            let owner = r.comment.strip_prefix(CTR_TAG)?;
+            let (their_proto, port) = r.dport.as_ref()?;
+            let overlaps = host.is_none() || r.daddr.is_none() || r.daddr == host;
+            (owner != me && their_proto == &proto && *port == u64::from(p.host_port) && overlaps)
+                .then_some(owner)
+        })
+    }
+
     /// `delete rule` lines for every rule whose comment is exactly `tag`.
     fn delete_script(&self, tag: &str) -> String {
         self.rules
@@ -368,9 +418,83 @@ impl TableState {
     }
 }
 
+/// A rule's `tcp|udp dport N` and `ip|ip6 daddr A` matches, from nft's JSON.
+fn matches_of(rule: &serde_json::Value) -> (Option<(String, u64)>, Option<String>) {
+    let mut dport = None;
+    let mut daddr = None;
+    let exprs = rule.get("expr").and_then(|e| e.as_array());
+    for m in exprs.into_iter().flatten().filter_map(|e| e.get("match")) {
+        let payload = m.get("left").and_then(|l| l.get("payload"));
+        let protocol = payload
+            .and_then(|p| p.get("protocol"))
+            .and_then(|p| p.as_str());
+        let field = payload
+            .and_then(|p| p.get("field"))
+            .and_then(|f| f.as_str());
+        let right = m.get("right");
+        match (protocol, field) {
+            (Some(proto @ ("tcp" | "udp" | "th")), Some("dport")) => {
+                dport = right
+                    .and_then(|r| r.as_u64())
+                    .map(|n| (proto.to_owned(), n));
+            }
+            (Some("ip" | "ip6"), Some("daddr")) => {
+                daddr = right.and_then(|r| r.as_str()).map(str::to_owned);
+            }
+            _ => {}
+        }
+    }
+    (dport, daddr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_ports_of_other_containers_are_found() {
+        // As nft 1.0.6 lists `meta l4proto tcp th dport 8080` and `ip daddr 127.0.0.1`.
+        let json: serde_json::Value = serde_json::from_str(
+            r#"{"nftables": [
+              {"rule": {"chain": "prerouting", "handle": 7, "comment": "berth-ctr:abc", "expr": [
+                {"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": "ipv4"}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 8080}},
+                {"dnat": {"family": "ip", "addr": "10.1.1.2", "port": 80}}]}},
+              {"rule": {"chain": "prerouting", "handle": 8, "comment": "berth-ctr:def", "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "127.0.0.1"}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 53}},
+                {"dnat": {"family": "ip", "addr": "10.1.1.3", "port": 53}}]}}]}"#,
+        )
+        .expect("json");
+        let state = TableState::from_json(&json);
+        let mapping = |host: Option<&str>, port, proto| PortMapping {
+            host_ip: host.map(|h| h.parse().expect("ip")),
+            host_port: port,
+            proto,
+            container_ip: "10.9.9.9".parse().expect("ip"),
+            container_port: 1,
+        };
+        use crate::ports::Proto::{Tcp, Udp};
+        assert_eq!(
+            state.publisher(&mapping(None, 8080, Tcp), "me"),
+            Some("abc")
+        );
+        assert_eq!(
+            state.publisher(&mapping(Some("127.0.0.2"), 8080, Tcp), "me"),
+            Some("abc")
+        );
+        assert_eq!(state.publisher(&mapping(None, 8080, Tcp), "abc"), None);
+        assert_eq!(state.publisher(&mapping(None, 8080, Udp), "me"), None);
+        assert_eq!(state.publisher(&mapping(None, 53, Udp), "me"), Some("def"));
+        assert_eq!(
+            state.publisher(&mapping(Some("127.0.0.1"), 53, Udp), "me"),
+            Some("def")
+        );
+        assert_eq!(
+            state.publisher(&mapping(Some("127.0.0.2"), 53, Udp), "me"),
+            None
+        );
+    }
 
     #[test]
     fn parses_listing() {

@@ -627,6 +627,11 @@ pub fn remove_berth_bridge(bridge: &str) {
         .stderr(Stdio::null())
         .status();
     remove_nft_rules_tagged(&format!("berth-net:{bridge}"));
+    let _ = Command::new("nft")
+        .args(["delete", "element", "inet", "berth", "bridges"])
+        .arg(format!("{{ \"{bridge}\" }}"))
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Delete every rule of table `inet berth` whose comment is `tag`.

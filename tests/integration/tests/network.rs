@@ -1279,6 +1279,11 @@ fn bad_network_input_fails_cleanly_and_creates_nothing() {
     b.sleeper("p1", &["-p", &format!("{dup}:80")]);
     let overlap = format!("{}128/25", base.prefix());
     let ext_subnet = other.cidr();
+    // A subnet the host routes elsewhere (an "external host" on a /30 of its /24).
+    let ext = External::new();
+    let routed = ext.subnet.cidr();
+    let bridge_option = format!("com.docker.network.bridge.name={}", b.bridge);
+    let broadcast = base.ip(255);
 
     let cases: Vec<(Vec<String>, i32)> = vec![
         (
@@ -1306,6 +1311,73 @@ fn bad_network_input_fails_cleanly_and_creates_nothing() {
             1,
         ),
         (argv(&["network", "create", "-d", "nosuchdriver", "x5"]), 1),
+        // Another network's bridge (or any existing interface) is not taken over: `network
+        // rm` would delete it.
+        (argv(&["network", "create", "-o", &bridge_option, "x6"]), 1),
+        (argv(&["network", "create", "--subnet", &routed, "x7"]), 1),
+        // Names, not lines: an alias goes into every peer's /etc/hosts.
+        (
+            argv(&[
+                "run",
+                "-d",
+                "--name",
+                "t8",
+                "--network",
+                "base",
+                "--network-alias",
+                "evil\n6.6.6.6 victim",
+                "bb",
+                "sleep",
+                "9",
+            ]),
+            125,
+        ),
+        (
+            argv(&[
+                "run",
+                "-d",
+                "--name",
+                "t9",
+                "--hostname",
+                "h 1.2.3.4",
+                "bb",
+                "sleep",
+                "9",
+            ]),
+            125,
+        ),
+        (
+            argv(&[
+                "run",
+                "-d",
+                "--name",
+                "t10",
+                "--network",
+                "base",
+                "--ip",
+                &broadcast,
+                "bb",
+                "sleep",
+                "9",
+            ]),
+            125,
+        ),
+        (
+            argv(&[
+                "run",
+                "-d",
+                "--name",
+                "t11",
+                "--network",
+                "container:holder",
+                "-p",
+                "80",
+                "bb",
+                "sleep",
+                "9",
+            ]),
+            125,
+        ),
         (argv(&["network", "rm", "nosuchnet"]), 1),
         (
             argv(&[
@@ -1423,6 +1495,59 @@ fn bad_network_input_fails_cleanly_and_creates_nothing() {
         b.ok(&["inspect", "-f", "{{.State.Status}}", "p1"]).trim(),
         "running"
     );
+}
+
+/// A port published by one berth root is refused to another one (the rules share one
+/// table), and the first keeps it.
+#[test]
+fn a_port_published_by_another_root_is_refused() {
+    let a = setup!();
+    let b = Berth::new();
+    let port = net::free_port();
+    a.web("pa", &["-p", &format!("{port}:80")]);
+    let out = b.run(&[
+        "run",
+        "-d",
+        "--name",
+        "pb",
+        "-p",
+        &format!("{port}:80"),
+        "bb",
+        "sleep",
+        "9",
+    ]);
+    assert_one_line_error(&out, 125, "second root, same port");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already published"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), 10.0).as_deref(),
+        Some("pa\n")
+    );
+}
+
+/// When the owner of a shared network namespace (`--network container:OWNER`) stops, its
+/// address goes back to the pool: the interface holding it must leave the namespace the
+/// sharer keeps alive, or two containers would answer for one address.
+#[test]
+fn a_sharer_loses_the_owner_s_interface_when_the_owner_stops() {
+    let b = setup!();
+    let (_, s) = b.bridge_net("shr", &[]);
+    b.sleeper("owner", &["--network", "shr"]);
+    b.sleeper("sharer", &["--network", "container:owner"]);
+    assert!(b
+        .exec_ok("sharer", &["ip", "-o", "-4", "addr"])
+        .contains(&s.prefix()));
+    b.ok(&["stop", "-t", "1", "owner"]);
+    let addrs = b.exec_ok("sharer", &["ip", "-o", "-4", "addr"]);
+    assert!(!addrs.contains(&s.prefix()), "{addrs}");
+    // The owner's address, free again, serves a newcomer alone.
+    b.sleeper("newcomer", &["--network", "shr"]);
+    assert!(b
+        .exec_ok("newcomer", &["ip", "-o", "-4", "addr"])
+        .contains(&s.prefix()));
 }
 
 fn argv(a: &[&str]) -> Vec<String> {

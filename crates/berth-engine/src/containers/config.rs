@@ -31,6 +31,9 @@ pub struct ContainerConfig {
     /// The container's hostname (its short ID unless `--hostname`).
     #[serde(default)]
     pub hostname: String,
+    /// `container:NAME` namespace modes: kind (`net`, `ipc`, `pid`, `uts`) → container ID.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub joins: std::collections::BTreeMap<String, String>,
     /// Whether `start` makes the container's network namespace (pinned in the run root).
     #[serde(default)]
     pub own_netns: bool,

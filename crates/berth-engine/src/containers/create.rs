@@ -181,6 +181,7 @@ impl Engine {
         self.resolve_mounts(&mut run, &mut config, &opts.volumes, &rootfs, made_volumes)?;
         resolve_devices(&mut run, opts)?;
         self.resolve_namespaces(&mut run, opts)?;
+        config.joins = self.join_targets(opts)?;
         apply_security_opts(&mut run, &opts.security_opts)?;
         run.cgroups_path = Some(PathBuf::from(format!("/berth/{id}")));
         run.cgroup_v2 = berth_cgroups::Layout::detect()
@@ -354,19 +355,7 @@ impl Engine {
             return Ok(NamespaceMode::Private);
         };
         let c = self.db.get(other)?;
-        let pid =
-            c.pid
-                .filter(|_| c.status.is_live())
-                .ok_or_else(|| ContainerError::JoinNotRunning {
-                    name: other.to_owned(),
-                })?;
-        let pinned = crate::networks::netns_path(&self.run_root, &c.id);
-        if kind == "net" && pinned.exists() {
-            return Ok(NamespaceMode::Path(pinned));
-        }
-        Ok(NamespaceMode::Path(PathBuf::from(format!(
-            "/proc/{pid}/ns/{kind}"
-        ))))
+        Ok(NamespaceMode::Path(self.namespace_path(&c.id, kind)?))
     }
 }
 

@@ -8,6 +8,7 @@ mod copy;
 mod create;
 mod dirs;
 pub mod exec;
+mod joins;
 mod lifecycle;
 mod lock;
 mod options;

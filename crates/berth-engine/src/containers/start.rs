@@ -58,6 +58,9 @@ impl Engine {
         if let Some(size) = console.filter(|_| config.tty) {
             set_console_size(&dirs.config_json(), size)?;
         }
+        if !config.joins.is_empty() {
+            self.refresh_joins(&config.joins, &dirs.config_json())?;
+        }
         let runtime = self.runtime_of(&c);
         self.images.containers.mount(&c.id)?;
         // A runtime state left by an earlier run (or a crash) would make `create` fail; a

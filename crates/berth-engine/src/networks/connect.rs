@@ -53,6 +53,9 @@ impl Engine {
             ip6: opts.ip6.clone(),
             mac: None,
         };
+        for alias in &config.aliases {
+            super::join::check_name("--alias", alias)?;
+        }
         check_static(&network, &config, &Default::default())?;
         let running = c.status.is_live();
         let placed = self.db.write(|tx| {

@@ -57,12 +57,28 @@ pub fn hosts_text(own: &[HostsEntry], extra: &[HostsEntry], peers: &[HostsEntry]
     text
 }
 
-/// `IP<tab>NAMES` lines (entries without a name are left out).
+/// `IP<tab>NAMES` lines; anything that is not a host name is left out (a second guard: the
+/// flags are checked at create), and entries left without a name.
 pub fn entry_lines<'a>(entries: impl Iterator<Item = &'a HostsEntry>) -> String {
     entries
-        .filter(|e| !e.names.is_empty())
-        .map(|e| format!("{}\t{}\n", e.ip, e.names.join(" ")))
+        .filter_map(|e| {
+            let names: Vec<&str> = e
+                .names
+                .iter()
+                .map(String::as_str)
+                .filter(|n| is_host_name(n))
+                .collect();
+            (!names.is_empty()).then(|| format!("{}\t{}\n", e.ip, names.join(" ")))
+        })
         .collect()
+}
+
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 253 bytes.
+pub fn is_host_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 253
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// `/etc/resolv.conf` from the host's, with `--dns`, `--dns-search` and `--dns-option`

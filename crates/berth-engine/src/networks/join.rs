@@ -35,10 +35,17 @@ impl Engine {
         opts: &CreateOptions,
         run: &mut RunOptions,
     ) -> Result<bool, NetworkError> {
+        check_flags(opts, run)?;
         let mode = opts.network.as_str();
         let own_netns = match mode {
             "host" => false,
             m if m.starts_with("container:") => {
+                if !opts.net.publish.is_empty() || opts.net.publish_all {
+                    return Err(NetworkError::Invalid(
+                        "conflicting options: port publishing and the container network mode"
+                            .to_owned(),
+                    ));
+                }
                 self.share_name_files(&m["container:".len()..], run)?;
                 return Ok(false);
             }
@@ -136,6 +143,51 @@ impl Engine {
             .map_err(|e| NetworkError::Invalid(e.to_string()))?;
         mount_name_files(&self.dirs(&c.id).bundle, run);
         Ok(())
+    }
+}
+
+/// What ends up in `/etc/hosts` and `/etc/resolv.conf` (its own, and its peers' for aliases)
+/// must be names, not lines.
+fn check_flags(opts: &CreateOptions, run: &RunOptions) -> Result<(), NetworkError> {
+    let net = &opts.net;
+    for alias in &net.aliases {
+        check_name("--network-alias", alias)?;
+    }
+    if let Some(h) = &run.hostname {
+        check_name("--hostname", h)?;
+    }
+    for h in &net.add_hosts {
+        let name = h.split([':', '=']).next().unwrap_or_default();
+        check_name("--add-host", name)?;
+    }
+    for d in &net.dns {
+        d.parse::<IpAddr>().map_err(|_| {
+            NetworkError::Invalid(format!("invalid --dns {d:?}: not an IP address"))
+        })?;
+    }
+    for d in &net.dns_search {
+        if d != "." {
+            check_name("--dns-search", d)?;
+        }
+    }
+    for o in &net.dns_options {
+        if o.is_empty() || o.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(NetworkError::Invalid(format!(
+                "invalid --dns-option {o:?}: one option, without spaces"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A host or alias name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 253 bytes.
+pub(crate) fn check_name(flag: &str, name: &str) -> Result<(), NetworkError> {
+    if super::dns::is_host_name(name) {
+        Ok(())
+    } else {
+        Err(NetworkError::Invalid(format!(
+            "invalid {flag} {name:?}: a name is letters, digits, '_', '.' and '-'"
+        )))
     }
 }
 

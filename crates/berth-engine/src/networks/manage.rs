@@ -49,6 +49,9 @@ impl Engine {
     pub fn network_create(&mut self, req: &NetworkCreate) -> Result<Network, NetworkError> {
         self.ensure_predefined()?;
         let network = self.plan_network(req)?;
+        if network.driver == "bridge" {
+            check_host(&network)?;
+        }
         self.db.write(|tx| {
             if store::find_network(tx, &network.name)?.is_some_and(|n| n.name == network.name) {
                 return Err(NetworkError::NameInUse(network.name.clone()));
@@ -321,7 +324,7 @@ fn parse_subnets(req: &NetworkCreate) -> Result<Vec<PlannedSubnet>, NetworkError
                 let g: IpAddr = g.parse().map_err(|_| {
                     NetworkError::Invalid(format!("invalid --gateway {g}: not an IP address"))
                 })?;
-                if !subnet.contains(g) || g == subnet.addr {
+                if !subnet.contains(g) || g == subnet.addr || (g.is_ipv4() && g == subnet.last()) {
                     return Err(NetworkError::Invalid(format!(
                         "--gateway {g} is not a host address of subnet {text}"
                     )));
@@ -395,8 +398,42 @@ fn mtu(req: &NetworkCreate) -> Result<u32, NetworkError> {
     }
 }
 
+/// A new bridge network must not take over an interface of the host (another network's
+/// bridge, or one Berth did not make: `network rm` deletes its bridge), nor a subnet the host
+/// routes elsewhere (another root's network, the host's own LAN).
+fn check_host(network: &Network) -> Result<(), NetworkError> {
+    if berth_network::link_exists(&network.interface)? {
+        return Err(NetworkError::Invalid(format!(
+            "bridge name {}: an interface of that name already exists on this host",
+            network.interface
+        )));
+    }
+    let routes = berth_network::host_routes()?;
+    for s in &network.config.subnets {
+        let Ok(ours) = s.subnet.parse::<IpNet>() else {
+            continue;
+        };
+        if let Some(route) = routes.iter().find(|r| r.overlaps(&ours)) {
+            return Err(NetworkError::Overlap {
+                subnet: s.subnet.clone(),
+                other: format!("the host's route to {route}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn check_overlaps(tx: &Transaction, network: &Network) -> Result<(), NetworkError> {
     for other in store::networks(tx)? {
+        if network.driver == "bridge"
+            && other.driver == "bridge"
+            && other.interface == network.interface
+        {
+            return Err(NetworkError::Invalid(format!(
+                "bridge name {}: network {} uses it",
+                network.interface, other.name
+            )));
+        }
         for theirs in &other.config.subnets {
             let Ok(theirs_net) = theirs.subnet.parse::<IpNet>() else {
                 continue;
