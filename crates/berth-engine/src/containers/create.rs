@@ -175,7 +175,7 @@ impl Engine {
                 opts.network.clone()
             },
             net: opts.net.clone(),
-            exposed_ports: exposed_ports(image_config),
+            exposed_ports: exposed_ports(image_config, &opts.net.expose)?,
             ..ContainerConfig::default()
         };
         self.resolve_mounts(&mut run, &mut config, &opts.volumes, &rootfs, made_volumes)?;
@@ -469,14 +469,34 @@ fn split_command(
     (args[..n].to_vec(), args[n..].to_vec())
 }
 
-fn exposed_ports(image: &ImageConfig) -> Vec<String> {
-    image
+/// The image's `ExposedPorts` and `--expose`, as `80/tcp`.
+fn exposed_ports(image: &ImageConfig, expose: &[String]) -> Result<Vec<String>, ContainerError> {
+    let mut ports: Vec<String> = image
         .config
         .as_ref()
         .and_then(|c| c.get("ExposedPorts"))
         .and_then(|p| p.as_object())
         .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    for e in expose {
+        for spec in crate::networks::parse_publish(e)? {
+            if spec.host_ip.is_some() || spec.host_port != 0 {
+                return Err(crate::networks::NetworkError::Invalid(format!(
+                    "invalid --expose {e:?}: a container port or range, without a host part"
+                ))
+                .into());
+            }
+            let text = format!(
+                "{}/{}",
+                spec.container_port,
+                crate::networks::proto_name(spec.proto)
+            );
+            if !ports.contains(&text) {
+                ports.push(text);
+            }
+        }
+    }
+    Ok(ports)
 }
 
 /// Write the spec: tmp + fsync + rename.

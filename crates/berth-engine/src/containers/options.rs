@@ -67,6 +67,9 @@ pub struct NetworkFlags {
     pub publish: Vec<String>,
     /// `-P`.
     pub publish_all: bool,
+    /// `--expose PORT[/PROTO]` (a range `8000-8010` too), added to the image's.
+    #[serde(default)]
+    pub expose: Vec<String>,
     /// `--dns`.
     pub dns: Vec<String>,
     /// `--dns-search`.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub use connect::ConnectOptions;
 pub use dns::HostsEntry;
 pub use manage::{is_predefined, NetworkCreate};
-pub use ports::{parse_publish, PortSpec, PublishedPort};
+pub use ports::{parse_publish, proto_name, PortSpec, PublishedPort};
 pub use store::{EndpointConfig, EndpointRow, NetConfig, Network, Subnet};
 
 /// The default network's name, and the two that are not networks but modes.

@@ -214,6 +214,9 @@ pub struct RunFlags {
     /// Publish a container's port(s) to the host
     #[arg(short, long, value_name = "list")]
     pub publish: Vec<String>,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
     /// Publish all exposed ports to random ports
     #[arg(short = 'P', long = "publish-all", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub publish_all: bool,
@@ -779,6 +782,7 @@ fn create_options_with(
         net: NetworkFlags {
             publish: flags.publish.clone(),
             publish_all: flags.publish_all,
+            expose: flags.expose.clone(),
             dns: flags.dns.clone(),
             dns_search: flags.dns_search.clone(),
             dns_options: flags.dns_option.clone(),
