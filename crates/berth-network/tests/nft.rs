@@ -48,7 +48,7 @@ fn rules_added_listed_and_removed_by_tag() {
     add_network_rules(&rules).unwrap();
     println!("add_network_rules: {:?}", t.elapsed());
     add_network_rules(&rules).unwrap(); // idempotent: no duplicates
-    // 2 per subnet (masquerade, hairpin), loopback masquerade, the 127/8 input guard, 2 forward.
+                                        // 2 per subnet (masquerade, hairpin), loopback masquerade, the 127/8 input guard, 2 forward.
     assert_eq!(our_rules(&format!("berth-net:{br}")), 8);
     add_network_rules(&NetworkRules {
         bridge: internal_br.clone(),

@@ -172,6 +172,9 @@ pub struct Engine {
 impl Engine {
     /// Open the stores and the database; clean up what crashed commands left behind.
     pub fn open(data_root: &Path, run_root: &Path) -> Result<Engine, ContainerError> {
+        // What the caller left open (a shell's fds, a directory) is not handed down to
+        // berth-monitor, the runtime or the container (the CVE-2024-21626 class of leak).
+        let _ = berth_sys::cloexec_from(3);
         make_private_dir(data_root)?;
         make_private_dir(run_root)?;
         let mut engine = Engine {
