@@ -10,6 +10,7 @@ pub mod parse;
 pub mod parse_mount;
 mod process;
 mod resources;
+pub mod seccomp;
 mod user;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use options::{
     RunOptions, ThrottleDevice, TmpfsMount, Ulimit,
 };
 pub use resources::ResourceError;
+pub use seccomp::{Profile as SeccompProfile, SeccompError};
 pub use user::{ExecUser, UserError};
 
 /// Why no spec could be generated.
@@ -69,6 +71,9 @@ pub enum SpecError {
     /// An IPC sysctl with `--ipc host`.
     #[error("sysctl {0:?} not allowed in host IPC namespace")]
     SysctlHostIpc(String),
+    /// The seccomp profile could not be converted.
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
     /// oci-spec refused a value.
     #[error("building the spec: {0}")]
     Build(#[from] oci_spec::OciSpecError),
@@ -102,13 +107,14 @@ pub fn generate(
     root.set_path(rootfs.to_path_buf());
     root.set_readonly(opts.read_only.then_some(true));
     spec.set_root(Some(root));
-    spec.set_process(Some(build_process(config, rootfs, opts)?));
+    let caps = process::capability_names(opts)?;
+    spec.set_process(Some(build_process(config, rootfs, opts, &caps)?));
     spec.set_hostname(match opts.uts {
         NamespaceMode::Host => None,
         _ => opts.hostname.clone(),
     });
     spec.set_mounts(Some(mounts::mounts(opts)));
-    spec.set_linux(Some(linux::linux(opts)?));
+    spec.set_linux(Some(linux::linux(opts, &caps)?));
     spec.set_annotations(None);
     Ok(Generated {
         spec,
@@ -122,6 +128,7 @@ fn build_process(
     config: Option<&serde_json::Value>,
     rootfs: &Path,
     opts: &RunOptions,
+    caps: &[String],
 ) -> Result<Process, SpecError> {
     let mut process = ProcessBuilder::default().build()?;
     process.set_terminal(Some(opts.tty));
@@ -129,7 +136,7 @@ fn build_process(
     process.set_env(Some(process::env(config, opts)));
     process.set_cwd(workdir(config, opts)?.into());
     process.set_user(user(rootfs, config, opts)?);
-    let caps = process::capability_set(&process::capability_names(opts)?)?;
+    let caps = process::capability_set(caps)?;
     let mut caps = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
