@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use oci_spec::runtime::{
-    LinuxCapabilitiesBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Process,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, User,
+    LinuxCapabilities, LinuxCapabilitiesBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, User,
 };
 
 use crate::images::ImageConfig;
@@ -135,21 +135,42 @@ fn build_process(
     process.set_args(Some(process::args(config, opts)?));
     process.set_env(Some(process::env(config, opts)));
     process.set_cwd(workdir(config, opts)?.into());
-    process.set_user(user(rootfs, config, opts)?);
-    let caps = process::capability_set(caps)?;
-    let mut caps = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
-        .build()?;
-    // docker >= 23 sets no inheritable capabilities (CVE-2022-24769); oci-spec's default has some.
-    caps.set_inheritable(None);
-    caps.set_ambient(None);
-    process.set_capabilities(Some(caps));
+    let user = user(rootfs, config, opts)?;
+    process.set_capabilities(Some(capabilities(opts, caps, user.uid())?));
+    process.set_user(user);
     process.set_rlimits(rlimits(opts)?);
     process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
     process.set_oom_score_adj(Some(oom_score_adj(opts)?));
     Ok(process)
+}
+
+/// Bounding, effective and permitted are the final set. docker >= 23 sets no inheritable
+/// capabilities (CVE-2022-24769; oci-spec's default has some) and, for root, no ambient
+/// ones. A non-root user loses its permitted set at exec unless the capabilities are
+/// ambient, so there the added ones go to the inheritable and ambient sets
+/// (kubernetes#56374).
+fn capabilities(
+    opts: &RunOptions,
+    names: &[String],
+    uid: u32,
+) -> Result<LinuxCapabilities, SpecError> {
+    let set = process::capability_set(names)?;
+    let mut caps = LinuxCapabilitiesBuilder::default()
+        .bounding(set.clone())
+        .effective(set.clone())
+        .permitted(set)
+        .build()?;
+    let ambient = if uid == 0 {
+        None
+    } else {
+        Some(process::added_capabilities(opts, names)?)
+            .filter(|added| !added.is_empty())
+            .map(|added| process::capability_set(&added))
+            .transpose()?
+    };
+    caps.set_inheritable(ambient.clone());
+    caps.set_ambient(ambient);
+    Ok(caps)
 }
 
 fn image_str(config: Option<&serde_json::Value>, key: &str) -> Option<String> {
