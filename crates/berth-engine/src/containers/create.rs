@@ -19,7 +19,7 @@ use crate::spec::parse::{DeviceSpec, SecurityOpt};
 use crate::spec::parse_mount::{VolumeSource, VolumeSpec};
 use crate::spec::{
     self, BindMount, DeviceMapping, HostDevice, InitBinary, NamespaceMode, RunOptions,
-    ThrottleDevice,
+    SeccompError, SeccompProfile, SpecError, ThrottleDevice,
 };
 use crate::state::{new_id, Container};
 
@@ -424,16 +424,23 @@ fn apply_security_opts(run: &mut RunOptions, opts: &[SecurityOpt]) -> Result<(),
         match opt {
             SecurityOpt::NoNewPrivileges(on) => run.no_new_privileges = *on,
             SecurityOpt::SeccompUnconfined => run.seccomp_unconfined = true,
-            SecurityOpt::SeccompProfile(path) => {
-                return Err(ContainerError::Unsupported(format!(
-                    "--security-opt seccomp={path}: seccomp profiles in docker's format are not \
-                     supported yet; use seccomp=unconfined or the default"
-                )))
-            }
+            SecurityOpt::SeccompProfile(path) => run.seccomp_profile = Some(seccomp_profile(path)?),
             SecurityOpt::Other(_) => {}
         }
     }
     Ok(())
+}
+
+/// `--security-opt seccomp=FILE`: a profile in docker's format, read and decoded here (the
+/// spec generator converts it for the container's capabilities).
+fn seccomp_profile(path: &str) -> Result<SeccompProfile, ContainerError> {
+    let json = fs::read_to_string(path).map_err(|e| {
+        ContainerError::Spec(SpecError::Seccomp(SeccompError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }))
+    })?;
+    Ok(SeccompProfile::from_json(&json, path).map_err(SpecError::Seccomp)?)
 }
 
 /// Whether the spec's program (its argument `index`: 2 after `/dev/init --`) already is an

@@ -4,15 +4,17 @@ use std::collections::HashMap;
 
 use oci_spec::runtime::{
     Linux, LinuxBuilder, LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, LinuxNamespaceType,
+    LinuxSeccomp,
 };
 
 use super::defaults::{device_rule, device_rules, MASKED_PATHS, NETWORK_SYSCTLS, READONLY_PATHS};
 use super::options::{HostDevice, NamespaceMode, RunOptions};
 use super::parse::is_ipc_sysctl;
+use super::seccomp::{Profile, Target};
 use super::{resources, SpecError};
 
 /// The whole `linux` section.
-pub fn linux(opts: &RunOptions) -> Result<Linux, SpecError> {
+pub fn linux(opts: &RunOptions, caps: &[String]) -> Result<Linux, SpecError> {
     let mut linux = LinuxBuilder::default().build()?;
     linux.set_namespaces(Some(namespaces(opts)));
     let (devices, rules) = devices(opts);
@@ -27,10 +29,21 @@ pub fn linux(opts: &RunOptions) -> Result<Linux, SpecError> {
         |list: &[&str]| (!opts.privileged).then(|| list.iter().map(|p| (*p).to_owned()).collect());
     linux.set_masked_paths(paths(&MASKED_PATHS));
     linux.set_readonly_paths(paths(&READONLY_PATHS));
-    if !opts.privileged && !opts.seccomp_unconfined {
-        linux.set_seccomp(opts.seccomp.clone());
-    }
+    linux.set_seccomp(seccomp(opts, caps)?);
     Ok(linux)
+}
+
+/// docker's rule: none when privileged or `seccomp=unconfined`; else the given profile (or
+/// docker's default) converted for the container's final capabilities.
+fn seccomp(opts: &RunOptions, caps: &[String]) -> Result<Option<LinuxSeccomp>, SpecError> {
+    if opts.privileged || opts.seccomp_unconfined {
+        return Ok(None);
+    }
+    let profile = match &opts.seccomp_profile {
+        Some(profile) => profile,
+        None => Profile::docker_default()?,
+    };
+    Ok(profile.convert(&Target::host(caps)?)?)
 }
 
 /// docker's order: mount, network, uts, pid, ipc, then cgroup (private on cgroup v2 only).

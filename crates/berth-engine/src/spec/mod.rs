@@ -10,6 +10,7 @@ pub mod parse;
 pub mod parse_mount;
 mod process;
 mod resources;
+pub mod seccomp;
 mod user;
 
 #[cfg(test)]
@@ -19,8 +20,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use oci_spec::runtime::{
-    LinuxCapabilitiesBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Process,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, User,
+    LinuxCapabilities, LinuxCapabilitiesBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, User,
 };
 
 use crate::images::ImageConfig;
@@ -31,6 +32,7 @@ pub use options::{
     RunOptions, ThrottleDevice, TmpfsMount, Ulimit,
 };
 pub use resources::ResourceError;
+pub use seccomp::{Profile as SeccompProfile, SeccompError};
 pub use user::{ExecUser, UserError};
 
 /// Why no spec could be generated.
@@ -69,6 +71,9 @@ pub enum SpecError {
     /// An IPC sysctl with `--ipc host`.
     #[error("sysctl {0:?} not allowed in host IPC namespace")]
     SysctlHostIpc(String),
+    /// The seccomp profile could not be converted.
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
     /// oci-spec refused a value.
     #[error("building the spec: {0}")]
     Build(#[from] oci_spec::OciSpecError),
@@ -102,13 +107,14 @@ pub fn generate(
     root.set_path(rootfs.to_path_buf());
     root.set_readonly(opts.read_only.then_some(true));
     spec.set_root(Some(root));
-    spec.set_process(Some(build_process(config, rootfs, opts)?));
+    let caps = process::capability_names(opts)?;
+    spec.set_process(Some(build_process(config, rootfs, opts, &caps)?));
     spec.set_hostname(match opts.uts {
         NamespaceMode::Host => None,
         _ => opts.hostname.clone(),
     });
     spec.set_mounts(Some(mounts::mounts(opts)));
-    spec.set_linux(Some(linux::linux(opts)?));
+    spec.set_linux(Some(linux::linux(opts, &caps)?));
     spec.set_annotations(None);
     Ok(Generated {
         spec,
@@ -122,27 +128,49 @@ fn build_process(
     config: Option<&serde_json::Value>,
     rootfs: &Path,
     opts: &RunOptions,
+    caps: &[String],
 ) -> Result<Process, SpecError> {
     let mut process = ProcessBuilder::default().build()?;
     process.set_terminal(Some(opts.tty));
     process.set_args(Some(process::args(config, opts)?));
     process.set_env(Some(process::env(config, opts)));
     process.set_cwd(workdir(config, opts)?.into());
-    process.set_user(user(rootfs, config, opts)?);
-    let caps = process::capability_set(&process::capability_names(opts)?)?;
-    let mut caps = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
-        .build()?;
-    // docker >= 23 sets no inheritable capabilities (CVE-2022-24769); oci-spec's default has some.
-    caps.set_inheritable(None);
-    caps.set_ambient(None);
-    process.set_capabilities(Some(caps));
+    let user = user(rootfs, config, opts)?;
+    process.set_capabilities(Some(capabilities(opts, caps, user.uid())?));
+    process.set_user(user);
     process.set_rlimits(rlimits(opts)?);
     process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
     process.set_oom_score_adj(Some(oom_score_adj(opts)?));
     Ok(process)
+}
+
+/// Bounding, effective and permitted are the final set. docker >= 23 sets no inheritable
+/// capabilities (CVE-2022-24769; oci-spec's default has some) and, for root, no ambient
+/// ones. A non-root user loses its permitted set at exec unless the capabilities are
+/// ambient, so there the added ones go to the inheritable and ambient sets
+/// (kubernetes#56374).
+fn capabilities(
+    opts: &RunOptions,
+    names: &[String],
+    uid: u32,
+) -> Result<LinuxCapabilities, SpecError> {
+    let set = process::capability_set(names)?;
+    let mut caps = LinuxCapabilitiesBuilder::default()
+        .bounding(set.clone())
+        .effective(set.clone())
+        .permitted(set)
+        .build()?;
+    let ambient = if uid == 0 {
+        None
+    } else {
+        Some(process::added_capabilities(opts, names)?)
+            .filter(|added| !added.is_empty())
+            .map(|added| process::capability_set(&added))
+            .transpose()?
+    };
+    caps.set_inheritable(ambient.clone());
+    caps.set_ambient(ambient);
+    Ok(caps)
 }
 
 fn image_str(config: Option<&serde_json::Value>, key: &str) -> Option<String> {

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxDeviceType, LinuxSeccomp};
+use oci_spec::runtime::LinuxDeviceType;
+
+use super::seccomp::Profile;
 
 /// The flags of `berth run` that affect the spec, already parsed (see `parse`) and with host
 /// paths and devices resolved by the caller (this module does no I/O on the host).
@@ -51,8 +53,9 @@ pub struct RunOptions {
     pub no_new_privileges: bool,
     /// `--security-opt seccomp=unconfined`.
     pub seccomp_unconfined: bool,
-    /// The seccomp profile to apply (the caller fills in the default profile).
-    pub seccomp: Option<LinuxSeccomp>,
+    /// `--security-opt seccomp=FILE`, decoded by the caller; `None` is docker's default
+    /// profile. Either is converted for the container's final capability set.
+    pub seccomp_profile: Option<Profile>,
     /// `--init`: the init binary on the host and where it appears in the container.
     pub init: Option<InitBinary>,
     /// `--oom-score-adj`.

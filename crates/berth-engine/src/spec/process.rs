@@ -143,6 +143,18 @@ pub fn capability_names(opts: &RunOptions) -> Result<Vec<String>, SpecError> {
     Ok(caps)
 }
 
+/// The capabilities of `caps` (the final set) that `--cap-add` names (all of them for
+/// `ALL`): what a non-root user needs in its ambient set for the adds to take effect.
+pub fn added_capabilities(opts: &RunOptions, caps: &[String]) -> Result<Vec<String>, SpecError> {
+    let add = normalize_caps(&opts.cap_add)?;
+    let all = add.iter().any(|c| c == "ALL");
+    Ok(caps
+        .iter()
+        .filter(|c| all || add.contains(c))
+        .cloned()
+        .collect())
+}
+
 /// The names as oci-spec capabilities.
 pub fn capability_set(names: &[String]) -> Result<Capabilities, SpecError> {
     names

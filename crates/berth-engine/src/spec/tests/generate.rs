@@ -449,3 +449,46 @@ fn capability_add_and_drop() {
     let err = generate(&busybox(), root.path(), &o).expect_err("unknown");
     assert_eq!(err.to_string(), "unknown capability: \"CAP_FOO\"");
 }
+
+#[test]
+fn added_capabilities_are_ambient_for_a_non_root_user() {
+    let list = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let c = |o: &RunOptions| {
+        spec(o)
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().clone())
+            .expect("caps")
+    };
+    // Non-root: the adds (any spelling) are inheritable and ambient; the defaults are not.
+    let o = RunOptions {
+        user: Some("1000".into()),
+        cap_add: list(&["net_admin", "CAP_SYS_TIME"]),
+        ..opts()
+    };
+    let want = Some(caps(&["CAP_NET_ADMIN", "CAP_SYS_TIME"]));
+    assert_eq!(c(&o).ambient(), &want);
+    assert_eq!(c(&o).inheritable(), &want);
+    // docker's rule: drop ALL then add X gives only X.
+    let o = RunOptions {
+        user: Some("1000".into()),
+        cap_add: list(&["chown"]),
+        cap_drop: list(&["ALL"]),
+        ..opts()
+    };
+    assert_eq!(c(&o).bounding(), &Some(caps(&["CAP_CHOWN"])));
+    assert_eq!(c(&o).ambient(), &Some(caps(&["CAP_CHOWN"])));
+    // Non-root without adds, and root with adds: no ambient or inheritable set (docker).
+    let o = RunOptions {
+        user: Some("1000".into()),
+        ..opts()
+    };
+    assert_eq!(c(&o).ambient(), &None);
+    assert_eq!(c(&o).inheritable(), &None);
+    let o = RunOptions {
+        cap_add: list(&["NET_ADMIN"]),
+        ..opts()
+    };
+    assert_eq!(c(&o).ambient(), &None);
+    assert_eq!(c(&o).inheritable(), &None);
+}

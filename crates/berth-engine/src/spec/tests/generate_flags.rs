@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use oci_spec::runtime::{LinuxDeviceType, LinuxSeccompAction, LinuxSeccompBuilder, Mount};
+use oci_spec::runtime::{LinuxDeviceType, Mount};
 
 use super::support::{args, busybox, image, mount_at, options, opts, run, spec};
 use super::user::rootfs;
@@ -23,19 +23,11 @@ fn fuse() -> HostDevice {
     }
 }
 
-fn seccomp() -> oci_spec::runtime::LinuxSeccomp {
-    LinuxSeccompBuilder::default()
-        .default_action(LinuxSeccompAction::ScmpActErrno)
-        .build()
-        .expect("seccomp")
-}
-
 #[test]
 fn privileged() {
     let o = RunOptions {
         privileged: true,
         host_devices: vec![fuse()],
-        seccomp: Some(seccomp()),
         ..opts()
     };
     let s = spec(&o);
@@ -85,17 +77,12 @@ fn privileged() {
 
 #[test]
 fn seccomp_applied_unless_unconfined() {
-    let o = RunOptions {
-        seccomp: Some(seccomp()),
-        ..opts()
-    };
-    assert!(spec(&o)
+    assert!(spec(&opts())
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().clone())
         .is_some());
     let o = RunOptions {
-        seccomp: Some(seccomp()),
         seccomp_unconfined: true,
         ..opts()
     };
@@ -467,7 +454,6 @@ fn json_has_none_of_oci_specs_own_defaults() {
         "/process/noNewPrivileges",
         "/process/rlimits",
         "/root/readonly",
-        "/linux/seccomp",
     ] {
         assert!(json.pointer(pointer).is_none(), "{pointer}");
     }

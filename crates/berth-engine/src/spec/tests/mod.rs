@@ -6,5 +6,6 @@ mod generate;
 mod generate_flags;
 mod parse;
 mod parse_mount;
+mod seccomp;
 mod support;
 mod user;
