@@ -968,3 +968,35 @@ fn socket_paths_longer_than_a_socket_address_work() {
     let out = sh("rm -f deep");
     assert!(out.status.success(), "{}", describe(&out));
 }
+
+/// `--privileged`: every capability this host can grant (its bounding set: this machine
+/// withholds CAP_SYS_RESOURCE, and asking for it fails capset), and no seccomp; a default
+/// container is confined by Docker's seccomp profile.
+#[test]
+fn privileged_gets_what_the_host_can_grant_and_no_seccomp() {
+    let b = setup!();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let bounding = u64::from_str_radix(&field(&status, "CapBnd:"), 16).unwrap();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "bb",
+        "cat",
+        "/proc/self/status",
+    ]);
+    let eff = u64::from_str_radix(&field(&out, "CapEff:"), 16).unwrap();
+    // The known capabilities (through CAP_CHECKPOINT_RESTORE, 40) that the host has.
+    assert_eq!(eff, bounding & ((1u64 << 41) - 1), "{out}");
+    assert_eq!(field(&out, "Seccomp:"), "0", "{out}");
+    let out = b.ok(&["run", "--rm", "bb", "cat", "/proc/self/status"]);
+    assert_eq!(field(&out, "Seccomp:"), "2", "{out}");
+    // docker's 14 capabilities.
+    assert_eq!(field(&out, "CapEff:"), "00000000a80425fb", "{out}");
+}

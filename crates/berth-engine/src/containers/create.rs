@@ -183,6 +183,7 @@ impl Engine {
         self.resolve_namespaces(&mut run, opts)?;
         config.joins = self.join_targets(opts)?;
         apply_security_opts(&mut run, &opts.security_opts)?;
+        run.grantable = grantable_capabilities();
         run.cgroups_path = Some(PathBuf::from(format!("/berth/{id}")));
         run.cgroup_v2 = berth_cgroups::Layout::detect()
             .map(|l| l.mode() == berth_cgroups::Mode::V2)
@@ -357,6 +358,25 @@ impl Engine {
         let c = self.db.get(other)?;
         Ok(NamespaceMode::Path(self.namespace_path(&c.id, kind)?))
     }
+}
+
+/// This process's bounding set (`CapBnd` in /proc/self/status): what any container can be
+/// given. A host may withhold some (CAP_SYS_RESOURCE here); asking for it would fail `capset`.
+fn grantable_capabilities() -> Option<Vec<String>> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))?
+        .trim();
+    let mask = u64::from_str_radix(hex, 16).ok()?;
+    Some(
+        crate::spec::ALL_CAPABILITIES
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| *bit < 64 && mask & (1 << bit) != 0)
+            .map(|(_, c)| (*c).to_owned())
+            .collect(),
+    )
 }
 
 /// `--device` and the throttles: look the host devices up.

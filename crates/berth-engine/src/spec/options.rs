@@ -47,6 +47,9 @@ pub struct RunOptions {
     pub cap_drop: Vec<String>,
     /// `--privileged`.
     pub privileged: bool,
+    /// The capabilities this host lets the engine grant (its bounding set, read by the
+    /// caller); `None`: every capability. `--privileged` and `--cap-add ALL` get these.
+    pub grantable: Option<Vec<String>>,
     /// The host's device nodes, given to a `--privileged` container.
     pub host_devices: Vec<HostDevice>,
     /// `--security-opt no-new-privileges`.

@@ -115,7 +115,12 @@ fn normalize_caps(names: &[String]) -> Result<Vec<String>, SpecError> {
 /// docker's `TweakCapabilities`: privileged gets all; `--cap-add ALL` all but the dropped;
 /// `--cap-drop ALL` only the added; else the defaults minus dropped plus added.
 pub fn capability_names(opts: &RunOptions) -> Result<Vec<String>, SpecError> {
-    let all = || ALL_CAPABILITIES.iter().map(|c| (*c).to_owned());
+    let all = || {
+        ALL_CAPABILITIES
+            .iter()
+            .map(|c| (*c).to_owned())
+            .filter(|c| opts.grantable.as_ref().is_none_or(|g| g.contains(c)))
+    };
     if opts.privileged {
         return Ok(all().collect());
     }
