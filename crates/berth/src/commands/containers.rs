@@ -79,10 +79,16 @@ pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<Code> {
     let _ = monitor.wait();
     match code {
         Some(code) => Ok(code),
-        None => {
-            let c = engine.get(&c.id).ok();
-            Ok(c.and_then(|c| c.exit_code).unwrap_or(255))
-        }
+        // The connection ended without the exit frame: the record has the code, or, for a
+        // `--rm` container already removed, the note its cleanup left.
+        None => Ok(engine
+            .get(&c.id)
+            .ok()
+            .and_then(|c| c.exit_code)
+            .or_else(|| {
+                berth_engine::containers::cleanup::removed_exit_code(&engine.run_root, &c.id)
+            })
+            .unwrap_or(255)),
     }
 }
 
