@@ -837,8 +837,11 @@ fn terminals_stdin_detached_exec_and_following_logs() {
     if !have("script") {
         skip!("needs script (util-linux)");
     }
+    // In a shell command line: the private default bridge goes in front, as `command` sets it.
     let berth = format!(
-        "{} --root {} --runroot {}",
+        "BERTH_BRIDGE={} BERTH_BRIDGE_SUBNET={} {} --root {} --runroot {}",
+        b.bridge,
+        private_subnet(),
         bin_dir().join("berth").display(),
         b.data().display(),
         b.dir.path().join("run").display()
@@ -932,8 +935,11 @@ fn socket_paths_longer_than_a_socket_address_work() {
         .dir
         .path()
         .join("a-run-root-deep-enough-that-sockets-need-another-way-in-0123456789");
+    // In a shell command line: the private default bridge goes in front, as `command` sets it.
     let berth = format!(
-        "{} --root {} --runroot {}",
+        "BERTH_BRIDGE={} BERTH_BRIDGE_SUBNET={} {} --root {} --runroot {}",
+        b.bridge,
+        private_subnet(),
         bin_dir().join("berth").display(),
         b.data().display(),
         deep.display()
