@@ -183,6 +183,7 @@ impl Engine {
         self.resolve_namespaces(&mut run, opts)?;
         config.joins = self.join_targets(opts)?;
         apply_security_opts(&mut run, &opts.security_opts)?;
+        run.group_add.clone_from(&opts.group_add);
         run.grantable = grantable_capabilities();
         run.cgroups_path = Some(PathBuf::from(format!("/berth/{id}")));
         run.cgroup_v2 = berth_cgroups::Layout::detect()
@@ -445,6 +446,8 @@ fn apply_security_opts(run: &mut RunOptions, opts: &[SecurityOpt]) -> Result<(),
             SecurityOpt::NoNewPrivileges(on) => run.no_new_privileges = *on,
             SecurityOpt::SeccompUnconfined => run.seccomp_unconfined = true,
             SecurityOpt::SeccompProfile(path) => run.seccomp_profile = Some(seccomp_profile(path)?),
+            SecurityOpt::Mask(paths) => run.mask.extend(paths.iter().cloned()),
+            SecurityOpt::Unmask(paths) => run.unmask.extend(paths.iter().cloned()),
             SecurityOpt::Other(_) => {}
         }
     }

@@ -44,9 +44,9 @@ pub struct CreateOptions {
     pub uts: String,
     /// Network flags carried for the network engine (issue 6).
     pub net: NetworkFlags,
-    /// `--userns`, `--group-add`: carried for the security work (issue 7).
+    /// `--userns`.
     pub userns: Option<String>,
-    /// `--group-add`.
+    /// `--group-add`, resolved in the image when the spec is made.
     pub group_add: Vec<String>,
     /// `--rm`.
     pub auto_remove: bool,

@@ -25,12 +25,33 @@ pub fn linux(opts: &RunOptions, caps: &[String]) -> Result<Linux, SpecError> {
     linux.set_sysctl(sysctls(opts)?);
     linux.set_cgroups_path(opts.cgroups_path.clone());
     // oci-spec's defaults are youki's: every field that docker leaves empty is reset.
-    let paths =
-        |list: &[&str]| (!opts.privileged).then(|| list.iter().map(|p| (*p).to_owned()).collect());
-    linux.set_masked_paths(paths(&MASKED_PATHS));
-    linux.set_readonly_paths(paths(&READONLY_PATHS));
+    linux.set_masked_paths(guarded_paths(opts, &MASKED_PATHS, &opts.mask));
+    linux.set_readonly_paths(guarded_paths(opts, &READONLY_PATHS, &[]));
     linux.set_seccomp(seccomp(opts, caps)?);
     Ok(linux)
+}
+
+/// docker's default paths (none when privileged) minus `unmask=`, plus `extra` (`mask=`).
+fn guarded_paths(opts: &RunOptions, defaults: &[&str], extra: &[String]) -> Option<Vec<String>> {
+    let defaults: &[&str] = if opts.privileged { &[] } else { defaults };
+    let kept: Vec<String> = defaults
+        .iter()
+        .filter(|p| !opts.unmask.iter().any(|u| unmasks(u, p)))
+        .map(|p| (*p).to_owned())
+        .chain(extra.iter().filter(|p| !opts.unmask.contains(p)).cloned())
+        .collect();
+    (!kept.is_empty() || !opts.privileged).then_some(kept)
+}
+
+/// Whether `unmask=` entry `pattern` (a path, `ALL`, or `DIR/*`) covers `path`.
+fn unmasks(pattern: &str, path: &str) -> bool {
+    match pattern.strip_suffix("/*") {
+        _ if pattern == "ALL" || pattern == path => true,
+        Some(dir) => path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/')),
+        None => false,
+    }
 }
 
 /// docker's rule: none when privileged or `seccomp=unconfined`; else the given profile (or

@@ -211,10 +211,19 @@ fn user(
     let mut u = User::default();
     u.set_uid(resolved.uid);
     u.set_gid(resolved.gid);
-    // docker lists the primary gid first, then the supplementary groups.
-    let gids = std::iter::once(resolved.gid)
+    let added = user::group_ids(rootfs, &opts.group_add).map_err(|source| SpecError::User {
+        user: opts.group_add.join(","),
+        source,
+    })?;
+    // docker lists the primary gid first, then the supplementary groups, then --group-add.
+    let mut gids: Vec<u32> = std::iter::once(resolved.gid)
         .chain(resolved.additional_gids)
         .collect();
+    for gid in added {
+        if !gids.contains(&gid) {
+            gids.push(gid);
+        }
+    }
     u.set_additional_gids(Some(gids));
     Ok(u)
 }

@@ -54,6 +54,13 @@ pub struct RunOptions {
     pub host_devices: Vec<HostDevice>,
     /// `--security-opt no-new-privileges`.
     pub no_new_privileges: bool,
+    /// `--security-opt mask=`: paths masked besides docker's.
+    pub mask: Vec<String>,
+    /// `--security-opt unmask=`: default masked or read-only paths left alone (`ALL`, a
+    /// path, or `DIR/*`).
+    pub unmask: Vec<String>,
+    /// `--group-add`: more supplementary groups, names resolved in the image.
+    pub group_add: Vec<String>,
     /// `--security-opt seccomp=unconfined`.
     pub seccomp_unconfined: bool,
     /// `--security-opt seccomp=FILE`, decoded by the caller; `None` is docker's default

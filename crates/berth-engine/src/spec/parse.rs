@@ -68,6 +68,9 @@ pub enum ParseError {
     /// `--security-opt` docker does not know.
     #[error("invalid --security-opt: {0:?}")]
     SecurityOpt(String),
+    /// `mask=`/`unmask=` with a path that is not absolute.
+    #[error("invalid --security-opt {0}: {1:?} is not an absolute path")]
+    MaskPath(&'static str, String),
 }
 
 /// docker's `RAMInBytes` (go-units): `512m`, `1.5g`, `1024`, `64kb`, `2GiB`; binary units.
@@ -345,8 +348,27 @@ pub enum SecurityOpt {
     SeccompUnconfined,
     /// `seccomp=PROFILE` (a path, loaded by the caller).
     SeccompProfile(String),
+    /// `mask=/a:/b`: more paths to mask (podman).
+    Mask(Vec<String>),
+    /// `unmask=/a:/b` or `unmask=ALL`: masked or read-only paths to leave alone (podman).
+    /// A path may end in `/*`: every default path under that directory.
+    Unmask(Vec<String>),
     /// `label=...`, `apparmor=...`: accepted, not applied here.
     Other(String),
+}
+
+/// The colon-separated absolute paths of `mask=` / `unmask=`.
+fn mask_paths(key: &'static str, value: &str) -> Result<Vec<String>, ParseError> {
+    value
+        .split(':')
+        .map(|p| {
+            if p.starts_with('/') {
+                Ok(p.to_owned())
+            } else {
+                Err(ParseError::MaskPath(key, p.to_owned()))
+            }
+        })
+        .collect()
 }
 
 /// `--security-opt`.
@@ -363,6 +385,9 @@ pub fn security_opt(s: &str) -> Result<SecurityOpt, ParseError> {
         ("no-new-privileges", "false") => Ok(SecurityOpt::NoNewPrivileges(false)),
         ("seccomp", "unconfined") => Ok(SecurityOpt::SeccompUnconfined),
         ("seccomp", profile) => Ok(SecurityOpt::SeccompProfile(profile.to_owned())),
+        ("mask", paths) => Ok(SecurityOpt::Mask(mask_paths("mask", paths)?)),
+        ("unmask", "ALL") => Ok(SecurityOpt::Unmask(vec!["ALL".to_owned()])),
+        ("unmask", paths) => Ok(SecurityOpt::Unmask(mask_paths("unmask", paths)?)),
         ("label" | "apparmor" | "systempaths" | "writable-cgroups", _) => {
             Ok(SecurityOpt::Other(s.to_owned()))
         }

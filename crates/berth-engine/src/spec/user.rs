@@ -106,6 +106,25 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ExecUser, UserError> {
     Ok(user)
 }
 
+/// `--group-add`: numbers as they are, names through the image's /etc/group.
+pub fn group_ids(rootfs: &Path, names: &[String]) -> Result<Vec<u32>, UserError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let groups = parse_group(&read_in_root(rootfs, "etc/group")?);
+    names
+        .iter()
+        .map(|name| match parse_id(name)? {
+            Some(gid) => Ok(gid),
+            None => groups
+                .iter()
+                .find(|g| &g.name == name)
+                .map(|g| g.gid)
+                .ok_or_else(|| UserError::NoGroup(name.clone())),
+        })
+        .collect()
+}
+
 /// A numeric id, `None` for a name; docker's range check for numbers.
 fn parse_id(s: &str) -> Result<Option<u32>, UserError> {
     if !s.bytes().all(|b| b.is_ascii_digit()) {

@@ -733,7 +733,10 @@ fn create_options_with(
         match &opt {
             SecurityOpt::NoNewPrivileges(on) => run.no_new_privileges = *on,
             SecurityOpt::SeccompUnconfined => run.seccomp_unconfined = true,
-            SecurityOpt::SeccompProfile(_) | SecurityOpt::Other(_) => {}
+            SecurityOpt::SeccompProfile(_)
+            | SecurityOpt::Mask(_)
+            | SecurityOpt::Unmask(_)
+            | SecurityOpt::Other(_) => {}
         }
         security_opts.push(opt);
     }

@@ -492,3 +492,71 @@ fn added_capabilities_are_ambient_for_a_non_root_user() {
     assert_eq!(c(&o).ambient(), &None);
     assert_eq!(c(&o).inheritable(), &None);
 }
+
+#[test]
+fn group_add_appends_groups_by_name_or_number() {
+    let img = image(serde_json::json!({"Cmd": ["sh"], "User": "app"}));
+    let o = RunOptions {
+        group_add: vec!["staff".into(), "44".into(), "1000".into()],
+        ..opts()
+    };
+    let s = run(&img, &o).spec;
+    let process = s.process().as_ref().expect("process");
+    assert_eq!(
+        process.user().additional_gids(),
+        &Some(vec![1000, 10, 50, 44])
+    );
+    let root = rootfs();
+    let o = RunOptions {
+        group_add: vec!["nosuch".into()],
+        ..opts()
+    };
+    let err = generate(&busybox(), root.path(), &o).expect_err("group");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(
+        cause.as_deref(),
+        Some("unable to find group nosuch: no matching entries in group file")
+    );
+}
+
+#[test]
+fn mask_and_unmask_change_the_default_paths() {
+    let paths = |o: &RunOptions| {
+        let s = spec(o);
+        let linux = s.linux().clone().expect("linux");
+        (linux.masked_paths().clone(), linux.readonly_paths().clone())
+    };
+    let o = RunOptions {
+        mask: vec!["/etc/secret".into()],
+        unmask: vec!["/proc/kcore".into(), "/proc/sys".into()],
+        ..opts()
+    };
+    let (masked, readonly) = paths(&o);
+    let masked = masked.expect("masked");
+    assert!(masked.contains(&"/etc/secret".to_owned()));
+    assert!(!masked.contains(&"/proc/kcore".to_owned()));
+    assert_eq!(masked.len(), crate::spec::MASKED_PATHS.len());
+    assert!(!readonly
+        .expect("readonly")
+        .contains(&"/proc/sys".to_owned()));
+    let all = RunOptions {
+        unmask: vec!["ALL".into()],
+        ..opts()
+    };
+    assert_eq!(paths(&all), (Some(vec![]), Some(vec![])));
+    let glob = RunOptions {
+        unmask: vec!["/sys/*".into()],
+        ..opts()
+    };
+    let (masked, _) = paths(&glob);
+    assert!(masked
+        .expect("masked")
+        .iter()
+        .all(|p| !p.starts_with("/sys/")));
+    let privileged = RunOptions {
+        privileged: true,
+        mask: vec!["/etc/secret".into()],
+        ..opts()
+    };
+    assert_eq!(paths(&privileged), (Some(vec!["/etc/secret".into()]), None));
+}

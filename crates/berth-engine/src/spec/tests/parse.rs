@@ -277,11 +277,27 @@ fn security_opt() {
             SecurityOpt::SeccompProfile("/p.json".into()),
         ),
         ("label=disable", SecurityOpt::Other("label=disable".into())),
+        (
+            "mask=/proc/cpuinfo:/etc/x",
+            SecurityOpt::Mask(vec!["/proc/cpuinfo".into(), "/etc/x".into()]),
+        ),
+        ("unmask=ALL", SecurityOpt::Unmask(vec!["ALL".into()])),
+        (
+            "unmask=/proc/kcore:/sys/firmware",
+            SecurityOpt::Unmask(vec!["/proc/kcore".into(), "/sys/firmware".into()]),
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(parse::security_opt(input), Ok(want), "{input}");
     }
-    for input in ["bogus", "no-new-privileges=maybe", "foo=bar"] {
+    for input in [
+        "bogus",
+        "no-new-privileges=maybe",
+        "foo=bar",
+        "mask=proc/x",
+        "mask=",
+        "unmask=/proc/kcore:all",
+    ] {
         assert!(parse::security_opt(input).is_err(), "{input}");
     }
 }
