@@ -12,6 +12,7 @@ pub mod exe_guard;
 pub mod hooks;
 pub mod init;
 pub mod seccomp;
+pub mod seccomp_cache;
 pub mod spawn;
 pub mod spec;
 pub mod state;

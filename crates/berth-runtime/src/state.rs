@@ -137,6 +137,11 @@ impl Store {
         })
     }
 
+    /// The state root (also holds the compiled seccomp programs).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The directory a container id lives in.
     pub fn dir_of(&self, id: &str) -> PathBuf {
         self.root.join(id)

@@ -322,6 +322,52 @@ pub fn set_no_new_privs() -> io::Result<()> {
     Ok(())
 }
 
+/// `seccomp(SECCOMP_SET_MODE_FILTER)` flags (linux/seccomp.h).
+pub mod seccomp_flags {
+    /// Apply to every thread of the process.
+    pub const TSYNC: u32 = 1;
+    /// Log every action but `allow`.
+    pub const LOG: u32 = 2;
+    /// Keep speculative store bypass mitigations off.
+    pub const SPEC_ALLOW: u32 = 4;
+    /// Return a user-notification listener fd.
+    pub const NEW_LISTENER: u32 = 8;
+    /// With TSYNC and NEW_LISTENER: report a thread that cannot sync as ESRCH.
+    pub const TSYNC_ESRCH: u32 = 16;
+}
+
+/// Load the classic BPF program `program` (as libseccomp exports it) as the calling thread's
+/// seccomp filter. With [`seccomp_flags::NEW_LISTENER`] the kernel's listener fd (close-on-exec)
+/// is returned. Allocates nothing: fit for the child between clone and exec.
+pub fn seccomp_set_mode_filter(
+    program: &[libc::sock_filter],
+    flags: u32,
+) -> io::Result<Option<OwnedFd>> {
+    let len =
+        u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `len` valid sock_filter entries that outlive the call; the
+    // kernel copies the program and does not write through the pointer.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            1_u32, // SECCOMP_SET_MODE_FILTER
+            flags,
+            std::ptr::from_ref(&prog),
+        )
+    };
+    let fd = check(ret)?;
+    if flags & seccomp_flags::NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: with NEW_LISTENER the kernel returns a new fd that nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
 /// `prctl(PR_SET_PDEATHSIG)`.
 pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
     // SAFETY: integer arguments only.

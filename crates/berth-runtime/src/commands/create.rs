@@ -62,7 +62,7 @@ pub fn with_bundle(
         make_cgroup(&cgroup, spec)?;
     }
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(profile) => Some(crate::seccomp::compile(profile)?),
+        Some(profile) => Some(crate::seccomp_cache::compile_cached(profile, store.root())?),
         None => None,
     };
     let console_socket = match console {

@@ -34,7 +34,7 @@ pub fn run(store: &Store, args: &ExecArgs) -> Result<i32, Error> {
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
     {
-        Some(profile) => Some(crate::seccomp::compile(profile)?),
+        Some(profile) => Some(crate::seccomp_cache::compile_cached(profile, store.root())?),
         None => None,
     };
     let own_console = process.terminal() == Some(true) && args.console_socket.is_none();
