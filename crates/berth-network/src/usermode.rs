@@ -233,13 +233,15 @@ pub fn check(mode: &UserMode) -> Result<(), UsermodeError> {
         UserMode::Pasta(args) => args,
     };
     let pasta = require("pasta")?;
+    // `--map-gw` is podman's, not pasta's.
+    let args: Vec<&String> = args.iter().filter(|a| *a != "--map-gw").collect();
     if args.is_empty() {
         return Ok(());
     }
     let nowhere = "/proc/self/berth-no-such-netns";
     let out = Command::new(pasta)
         .args(["--runas", "0", "-f"])
-        .args(args)
+        .args(&args)
         .args(["--netns", nowhere])
         .stdin(Stdio::null())
         .output()
@@ -255,7 +257,10 @@ pub fn check(mode: &UserMode) -> Result<(), UsermodeError> {
     }
     Err(UsermodeError::Invalid(format!(
         "invalid --network pasta options {:?}: {}",
-        args.join(","),
+        args.iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
         first_message(&text)
     )))
 }
