@@ -32,6 +32,7 @@ pub use usermode::{
 /// The user-mode helpers (pasta, slirp4netns).
 pub mod user {
     pub use crate::usermode::{
-        check, find, slirp_add_hostfwd, start_pasta, start_slirp, start_time, stop, SLIRP_TAP,
+        check, find, slirp_add_hostfwd, start_pasta, start_slirp, start_time, stop, stop_by_netns,
+        SLIRP_TAP,
     };
 }

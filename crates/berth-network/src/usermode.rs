@@ -539,6 +539,42 @@ pub fn stop(h: &Helper) -> Result<(), UsermodeError> {
     Ok(())
 }
 
+/// Kill every helper attached to `netns` (its command line names the pin), for a helper
+/// whose pid was never recorded (a crash while it started); Ok when there is none.
+pub fn stop_by_netns(netns: &Path) -> Result<(), UsermodeError> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Ok(());
+    };
+    let want = netns.as_os_str().as_encoded_bytes();
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let mut args = cmdline.split(|b| *b == 0);
+        let program = args.next().unwrap_or_default();
+        let name = program.rsplit(|b| *b == b'/').next().unwrap_or_default();
+        let helper = match name {
+            b"slirp4netns" => "slirp4netns",
+            n if n.starts_with(b"pasta") || n.starts_with(b"passt") => "pasta",
+            _ => continue,
+        };
+        if !args.any(|a| a == want) {
+            continue;
+        }
+        if let Some(start_time) = start_time(pid) {
+            stop(&Helper {
+                program: helper.to_owned(),
+                pid,
+                start_time,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// A live process's start time (a zombie or a missing pid has none).
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

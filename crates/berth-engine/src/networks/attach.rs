@@ -166,10 +166,17 @@ impl Engine {
     /// that died half-way). Called by the repair, under each container's lock.
     pub(crate) fn stale_network_holders(&mut self) -> Vec<String> {
         let mut ids = self.db.read(store::stale_holders).unwrap_or_default();
-        // A pinned namespace or a user-mode helper of a container that does not run.
-        for id in self.pinned_or_helped() {
-            let live = self.db.get(&id).is_ok_and(|c| c.status.is_live());
-            if !live && !ids.contains(&id) {
+        // A pinned namespace or a user-mode helper of a container that does not run (or is
+        // gone); nothing when the database cannot say which run.
+        let pinned = self.pinned_or_helped();
+        if pinned.is_empty() {
+            return ids;
+        }
+        let Ok(live) = self.db.read(store::live_ids) else {
+            return ids;
+        };
+        for id in pinned {
+            if !live.contains(&id) && !ids.contains(&id) {
                 ids.push(id);
             }
         }

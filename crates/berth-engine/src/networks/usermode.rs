@@ -58,6 +58,9 @@ impl Engine {
         let path = netns_path(&self.run_root, &c.id);
         super::attach::fresh_netns(&path)?;
         let record = record_path(&self.run_root, &c.id);
+        // Pending (pid 0) until the helper's pid is known: a crash meanwhile leaves a record
+        // that sends the repair looking for the helper by its namespace.
+        write_record(&record, &pending(mode))?;
         match mode {
             UserMode::Pasta(args) => {
                 let pid_file = path.with_extension("pasta-pid");
@@ -85,8 +88,9 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io_err("read", &record)(e)),
         };
-        if let Ok(h) = serde_json::from_str::<Helper>(&text) {
-            user::stop(&h)?;
+        match serde_json::from_str::<Helper>(&text) {
+            Ok(h) if h.pid > 0 => user::stop(&h)?,
+            _ => user::stop_by_netns(&netns_path(&self.run_root, id))?,
         }
         let _ = std::fs::remove_file(api_socket(&self.run_root, id));
         match std::fs::remove_file(&record) {
@@ -139,6 +143,19 @@ pub(crate) fn gateway_of(user: Option<&UserMode>) -> Option<IpAddr> {
 /// At create: the helper is installed and takes the options.
 pub(crate) fn check_mode(mode: &UserMode) -> Result<(), NetworkError> {
     Ok(user::check(mode)?)
+}
+
+/// The record of a helper about to start.
+fn pending(mode: &UserMode) -> Helper {
+    Helper {
+        program: match mode {
+            UserMode::Pasta(_) => "pasta",
+            UserMode::Slirp(_) => "slirp4netns",
+        }
+        .to_owned(),
+        pid: 0,
+        start_time: 0,
+    }
 }
 
 /// tmp + fsync + rename.
