@@ -6,6 +6,7 @@ BUILD_PACKAGES=(gcc libc6-dev pkg-config libseccomp-dev busybox-static jq procps
 # Peers and tools the test suite runs against.
 TEST_PACKAGES=(runc crun containerd podman tini iproute2 util-linux file docker-registry apache2-utils openssl e2fsprogs nftables busybox-static)
 TEST_PACKAGES+=(qemu-system-x86 linux-image-amd64)  # tests/vm/run-cgroup-v2-tests: a pure cgroup-v2 guest
+TEST_PACKAGES+=(passt slirp4netns)  # --network pasta|slirp4netns (tests/integration/tests/network_user.rs)
 
 install_missing() {
     local missing=()

@@ -1,5 +1,5 @@
 //! Berth's container networking: network namespaces, bridge/veth/macvlan via netlink, IPAM,
-//! nftables NAT and published ports, sysctls. No state and no policy: the engine decides and
+//! nftables NAT and published ports, sysctls, and the user-mode helpers (pasta, slirp4netns). No state and no policy: the engine decides and
 //! stores; this crate does what it is told and can undo it by name or tag.
 
 mod endpoint;
@@ -10,6 +10,7 @@ mod netns;
 mod nft;
 mod nl;
 mod ports;
+mod usermode;
 
 pub use endpoint::{add_macvlan, add_veth, remove_interface, Endpoint};
 pub use ipam::{mac_for, next_free, pick_subnet, ula_subnet};
@@ -24,3 +25,14 @@ pub use nft::{
     NetworkRules, NftError,
 };
 pub use ports::{reserve_check, PortMapping, Proto};
+pub use usermode::{
+    parse_mode as parse_user_mode, Forward, Helper, SlirpOptions, UserMode, UsermodeError,
+};
+
+/// The user-mode helpers (pasta, slirp4netns).
+pub mod user {
+    pub use crate::usermode::{
+        check, find, slirp_add_hostfwd, start_pasta, start_slirp, start_time, stop, stop_by_netns,
+        SLIRP_TAP,
+    };
+}

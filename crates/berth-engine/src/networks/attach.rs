@@ -33,6 +33,14 @@ impl Engine {
         if config.net.publish_all {
             specs.extend(publish_all(&config.exposed_ports));
         }
+        if let Some(mode) = super::usermode::mode_of(&config.network_mode) {
+            let made = mode.and_then(|m| self.attach_usermode(c, &m, &specs));
+            if let Err(e) = made {
+                let _ = self.detach_networks(&c.id);
+                return Err(e);
+            }
+            return self.refresh_hosts(&c.id, &[]);
+        }
         let (placed, mappings) = self.db.write(|tx| {
             let placed = allocate_all(tx, &c.id)?;
             let mappings = if placed.is_empty() {
@@ -65,16 +73,7 @@ impl Engine {
                 manage::bring_up(&p.network)?;
             }
         }
-        let path = netns_path(&self.run_root, id);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| NetworkError::Io {
-                step: "create",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        berth_network::remove_netns(&path)?;
-        let ns = NetNs::create(&path)?;
+        let ns = fresh_netns(&netns_path(&self.run_root, id))?;
         for p in placed {
             plug(&ns, id, p)?;
         }
@@ -86,16 +85,24 @@ impl Engine {
 
     /// Undo [`Engine::attach_networks`]: every step is tried, every failure reported.
     pub(crate) fn detach_networks(&mut self, id: &str) -> Result<(), NetworkError> {
-        let ports = self.db.read(|tx| {
-            let ports: String = tx
-                .query_row("SELECT ports FROM containers WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .unwrap_or_else(|_| "[]".to_owned());
-            Ok::<_, NetworkError>(ports)
-        })?;
         let mut failures = Vec::new();
-        if ports != "[]" {
+        if let Err(e) = self.stop_usermode(id) {
+            failures.push(e.to_string());
+        }
+        let (ports, mode) = self.db.read(|tx| {
+            let row: (String, Option<String>) = tx
+                .query_row(
+                    "SELECT ports, json_extract(config, '$.network_mode') FROM containers
+                     WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap_or_else(|_| ("[]".to_owned(), None));
+            Ok::<_, NetworkError>(row)
+        })?;
+        // A user-mode helper's ports are its sockets, gone with it: no rules to remove.
+        let usermode = mode.is_some_and(|m| super::usermode::mode_of(&m).is_some());
+        if ports != "[]" && !usermode {
             if let Err(e) = berth_network::remove_port_rules(id) {
                 failures.push(e.to_string());
             }
@@ -158,7 +165,22 @@ impl Engine {
     /// Release what containers that no longer run still hold (a start or an exit cleanup
     /// that died half-way). Called by the repair, under each container's lock.
     pub(crate) fn stale_network_holders(&mut self) -> Vec<String> {
-        self.db.read(store::stale_holders).unwrap_or_default()
+        let mut ids = self.db.read(store::stale_holders).unwrap_or_default();
+        // A pinned namespace or a user-mode helper of a container that does not run (or is
+        // gone); nothing when the database cannot say which run.
+        let pinned = self.pinned_or_helped();
+        if pinned.is_empty() {
+            return ids;
+        }
+        let Ok(live) = self.db.read(store::live_ids) else {
+            return ids;
+        };
+        for id in pinned {
+            if !live.contains(&id) && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
     }
 }
 
@@ -180,6 +202,19 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A new namespace pinned at `path` (a leftover pin there is removed first).
+pub(crate) fn fresh_netns(path: &std::path::Path) -> Result<NetNs, NetworkError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| NetworkError::Io {
+            step: "create",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    berth_network::remove_netns(path)?;
+    Ok(NetNs::create(path)?)
 }
 
 /// Addresses for every endpoint of container `id`.
@@ -364,7 +399,7 @@ fn publish(
 }
 
 /// The host port for `spec`: free on the host, and not published by another container.
-fn host_port(
+pub(crate) fn host_port(
     spec: &PortSpec,
     taken: &[PublishedPort],
     ours: &[PublishedPort],
@@ -397,7 +432,7 @@ fn host_port(
 }
 
 /// Ports other running containers publish.
-fn ports_in_use(tx: &Transaction, id: &str) -> Result<Vec<PublishedPort>, NetworkError> {
+pub(crate) fn ports_in_use(tx: &Transaction, id: &str) -> Result<Vec<PublishedPort>, NetworkError> {
     let mut stmt = tx.prepare("SELECT ports FROM containers WHERE id != ?1 AND ports != '[]'")?;
     let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use berth_network::IpNet;
+use berth_network::{IpNet, UserMode};
 
 use super::attach::check_requested;
 use super::dns::{entry_lines, hosts_text, parse_add_host, resolv_text, write_in_place};
@@ -37,7 +37,13 @@ impl Engine {
     ) -> Result<bool, NetworkError> {
         check_flags(opts, run)?;
         let mode = opts.network.as_str();
+        let user = super::usermode::mode_of(mode).transpose()?;
+        if let Some(u) = &user {
+            super::usermode::check_mode(u)?;
+            self.precheck_ports(id, &opts.net.publish)?;
+        }
         let own_netns = match mode {
+            _ if user.is_some() => true,
             "host" => false,
             m if m.starts_with("container:") => {
                 if !opts.net.publish.is_empty() || opts.net.publish_all {
@@ -77,7 +83,7 @@ impl Engine {
                     .to_owned(),
             ));
         }
-        write_name_files(bundle, opts, run, own_netns)?;
+        write_name_files(bundle, opts, run, own_netns, user.as_ref())?;
         mount_name_files(bundle, run);
         Ok(own_netns)
     }
@@ -231,6 +237,7 @@ fn write_name_files(
     opts: &CreateOptions,
     run: &RunOptions,
     own_netns: bool,
+    user: Option<&UserMode>,
 ) -> Result<(), NetworkError> {
     let net = &opts.net;
     let extra = net
@@ -238,25 +245,30 @@ fn write_name_files(
         .iter()
         .map(|h| parse_add_host(h, None).or_else(|e| gateway_placeholder(h).ok_or(e)))
         .collect::<Result<Vec<_>, _>>()?;
-    let hosts = if own_netns {
-        hosts_text(&[], &extra, &[])
-    } else {
-        let mut text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-        text.push_str(&entry_lines(extra.iter()));
-        text
-    };
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = resolv_text(
-        &host_resolv,
-        (&net.dns, &net.dns_search, &net.dns_options),
-        own_netns,
-    );
     let hostname = match &run.hostname {
         Some(h) if run.uts != NamespaceMode::Host => h.clone(),
         _ => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
+    let hosts = if own_netns {
+        hosts_text(&super::usermode::own_entries(user, &hostname), &extra, &[])
+    } else {
+        let mut text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        text.push_str(&entry_lines(extra.iter()));
+        text
+    };
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut resolv = resolv_text(
+        &host_resolv,
+        (&net.dns, &net.dns_search, &net.dns_options),
+        own_netns,
+    );
+    if let (Some(UserMode::Slirp(s)), true) = (user, net.dns.is_empty()) {
+        // podman: slirp4netns's forwarder first, then the host's.
+        let at = resolv.find("nameserver").unwrap_or(resolv.len());
+        resolv.insert_str(at, &format!("nameserver {}\n", s.dns()));
+    }
     for (file, text) in [
         ("hosts", hosts),
         ("resolv.conf", resolv),

@@ -11,6 +11,7 @@ mod manage;
 mod names;
 mod ports;
 pub mod store;
+mod usermode;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub use dns::HostsEntry;
 pub use manage::{is_predefined, NetworkCreate};
 pub use ports::{parse_publish, proto_name, PortSpec, PublishedPort};
 pub use store::{EndpointConfig, EndpointRow, NetConfig, Network, Subnet};
+pub use usermode::rootless_default;
 
 /// The default network's name, and the two that are not networks but modes.
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -116,6 +118,9 @@ pub enum NetworkError {
     /// nftables.
     #[error(transparent)]
     Nft(#[from] berth_network::NftError),
+    /// pasta or slirp4netns.
+    #[error(transparent)]
+    Usermode(#[from] berth_network::UsermodeError),
     /// A file.
     #[error("{step} {path}: {source}")]
     Io {

@@ -78,6 +78,12 @@ impl Engine {
                 .and_then(|s| s.gateway.parse().ok());
             Ok::<_, NetworkError>((own, peers, gateway))
         })?;
+        let user = super::usermode::mode_of(&config.network_mode).and_then(Result::ok);
+        let own = match own.is_empty() {
+            true => super::usermode::own_entries(user.as_ref(), &config.hostname),
+            false => own,
+        };
+        let gateway = gateway.or_else(|| super::usermode::gateway_of(user.as_ref()));
         let extra = config
             .net
             .add_hosts

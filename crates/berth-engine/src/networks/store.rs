@@ -264,3 +264,11 @@ pub fn stale_holders(tx: &Transaction) -> rusqlite::Result<Vec<String>> {
     let rows = stmt.query_map([], |r| r.get(0))?;
     rows.collect()
 }
+
+/// The containers that have a process (running, paused, restarting).
+pub fn live_ids(tx: &Transaction) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = tx
+        .prepare("SELECT id FROM containers WHERE status IN ('running', 'paused', 'restarting')")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
