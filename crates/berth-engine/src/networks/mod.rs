@@ -145,6 +145,21 @@ impl From<rusqlite::Error> for NetworkError {
     }
 }
 
+/// The network a rootless container gets when `--network` is not given: `pasta` when it is
+/// on PATH, else `slirp4netns` (podman's order). The one place that choice is made.
+pub fn rootless_default() -> &'static str {
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join(tool).is_file())
+        })
+    };
+    if on_path("pasta") {
+        "pasta"
+    } else {
+        "slirp4netns"
+    }
+}
+
 /// Where container `id`'s network namespace is pinned.
 pub fn netns_path(run_root: &Path, id: &str) -> PathBuf {
     run_root.join("netns").join(id)

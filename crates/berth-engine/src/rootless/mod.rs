@@ -10,6 +10,7 @@
 //! Rootless is detected from `/proc/self/uid_map`, so the same answer holds in `berth` after it
 //! joined and in every helper it spawns.
 
+pub mod create;
 pub mod pause;
 pub mod subid;
 
