@@ -115,10 +115,14 @@ pub fn join_or_create() -> Result<(), PauseError> {
     become_root()
 }
 
-/// The pid in `pid_file` when it is our live pause process.
+/// The pid in `pid_file` when it is our live pause process (a killed one may linger as a
+/// zombie, whose namespaces are gone).
 fn live_pause(pid_file: &Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
-    is_ours(pid, PAUSE_COMM).then_some(pid)
+    let has_namespaces = ["user", "mnt"]
+        .iter()
+        .all(|ns| std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).is_ok());
+    (is_ours(pid, PAUSE_COMM) && has_namespaces).then_some(pid)
 }
 
 /// Is `pid` a process of this user named `comm`?
