@@ -53,7 +53,10 @@ fn kill_processes_of(uid: u32) {
 
 /// The pids and names of the processes whose real uid is `uid`.
 fn processes_of(uid: u32) -> Vec<i32> {
-    named_processes_of(uid).into_iter().map(|(p, _)| p).collect()
+    named_processes_of(uid)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
 }
 
 fn named_processes_of(uid: u32) -> Vec<(i32, String)> {
@@ -148,7 +151,11 @@ impl User {
             let st = Command::new("chmod").arg("755").arg(p).status().unwrap();
             assert!(st.success());
         }
-        let st = Command::new("chmod").arg("700").arg(self.xdg()).status().unwrap();
+        let st = Command::new("chmod")
+            .arg("700")
+            .arg(self.xdg())
+            .status()
+            .unwrap();
         assert!(st.success());
         // The busybox rootfs, as a tarball the user can read.
         let tar = self.tarball();
@@ -239,7 +246,14 @@ impl User {
 
 /// Skip unless the machine can run a rootless container at all.
 fn usable() -> Option<&'static str> {
-    for tool in ["useradd", "userdel", "usermod", "setpriv", "newuidmap", "newgidmap"] {
+    for tool in [
+        "useradd",
+        "userdel",
+        "usermod",
+        "setpriv",
+        "newuidmap",
+        "newgidmap",
+    ] {
         if !have(tool) {
             return Some("needs useradd, usermod, setpriv and newuidmap/newgidmap (uidmap)");
         }
@@ -283,12 +297,24 @@ fn rootless_import_run_exec_stats_stop_rm() {
     let first_map: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(first_map, ["0", &u.uid.to_string(), "1"], "uid_map: {out}");
     assert!(
-        lines.iter().any(|l| l.starts_with("none / overlay") || l.contains(" / overlay ")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("none / overlay") || l.contains(" / overlay ")),
         "the rootfs is an overlay mount inside the user namespace: {out}"
     );
 
     // Detached, then exec, stats, top.
-    let id = u.ok(&["run", "-d", "--name", "c1", "--network", "none", "bb", "sleep", "1000"]);
+    let id = u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        "bb",
+        "sleep",
+        "1000",
+    ]);
     let id = id.trim();
     assert_eq!(id.len(), 64, "run -d prints the id: {id}");
     let pid: i32 = u
@@ -315,12 +341,22 @@ fn rootless_import_run_exec_stats_stop_rm() {
     assert!(!fields[1].starts_with("0B"), "memory from /proc: {stats}");
     assert_ne!(fields[2], "0", "pids from /proc: {stats}");
     let top = u.ok(&["top", "c1"]);
-    assert!(top.contains("sleep 1000"), "top lists the container's processes: {top}");
+    assert!(
+        top.contains("sleep 1000"),
+        "top lists the container's processes: {top}"
+    );
 
     // Resource limits cannot be enforced here: refused, nothing made.
     let before = (u.container_layers(), u.ok(&["ps", "-aq"]));
     let out = u.berth(&[
-        "run", "--rm", "-m", "64m", "--network", "none", "bb", "true",
+        "run",
+        "--rm",
+        "-m",
+        "64m",
+        "--network",
+        "none",
+        "bb",
+        "true",
     ]);
     assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
     let err = stderr(&out);
@@ -334,7 +370,12 @@ fn rootless_import_run_exec_stats_stop_rm() {
         args.extend_from_slice(flags);
         args.extend(["bb", "true"]);
         let out = u.berth(&args);
-        assert_eq!(out.status.code(), Some(125), "{flags:?}: {}", describe(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{flags:?}: {}",
+            describe(&out)
+        );
         assert!(stderr(&out).contains("cannot be enforced rootless"));
     }
     assert_eq!(
@@ -347,7 +388,16 @@ fn rootless_import_run_exec_stats_stop_rm() {
     let out = u.berth(&["run", "--rm", "--network", "bridge", "bb", "true"]);
     assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
     assert!(stderr(&out).contains("rootless containers cannot use bridge networks"));
-    let out = u.ok(&["run", "--rm", "--network", "host", "bb", "sh", "-c", "echo host-ok"]);
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "bb",
+        "sh",
+        "-c",
+        "echo host-ok",
+    ]);
     assert_eq!(out.trim(), "host-ok");
 
     // Stop and remove.
@@ -374,7 +424,17 @@ fn rootless_pause_process_killed_then_next_command_works() {
     let first = u.pause_pid();
     // With a running container: its monitor keeps the namespaces, which the next command
     // joins again.
-    u.ok(&["run", "-d", "--name", "c1", "--network", "none", "bb", "sleep", "1000"]);
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        "bb",
+        "sleep",
+        "1000",
+    ]);
     kill_pid(first);
     assert!(
         berth_integration_tests::wait_until(5.0, || owner_of(first).is_none()
@@ -429,4 +489,104 @@ fn rootless_runtime_dir_falls_back_to_tmp() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     assert_eq!(meta.uid(), u.uid);
     assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+}
+
+/// The user's `start-end` range in `file`, if any.
+fn subid_range(file: &str, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(&format!("{name}:")))?;
+    let mut f = line.split(':').skip(1);
+    let start: u64 = f.next()?.parse().ok()?;
+    let count: u64 = f.next()?.parse().ok()?;
+    Some(format!("{start}-{}", start + count - 1))
+}
+
+#[test]
+fn rootless_without_subuid_maps_only_the_user() {
+    let u = setup!("brn");
+    // Take the user's ranges away (usermod locks the files as useradd/userdel do).
+    let (uids, gids) = (
+        subid_range("/etc/subuid", &u.name),
+        subid_range("/etc/subgid", &u.name),
+    );
+    let mut args = Vec::new();
+    if let Some(r) = &uids {
+        args.extend(["--del-subuids", r.as_str()]);
+    }
+    if let Some(r) = &gids {
+        args.extend(["--del-subgids", r.as_str()]);
+    }
+    if !args.is_empty() {
+        let out = Command::new("usermod")
+            .args(&args)
+            .arg(&u.name)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "usermod: {}", describe(&out));
+    }
+    // The busybox rootfs with every file owned by root (the template has a user's home).
+    let tar = u.dir.path().join("bb-root.tar");
+    let st = Command::new("tar")
+        .args(["--owner=0", "--group=0", "-C"])
+        .arg(template_rootfs())
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = Command::new("chmod").arg("644").arg(&tar).status().unwrap();
+    assert!(st.success());
+    let out = u.berth(&["import", tar.to_str().unwrap(), "bb:latest"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("no subuid/subgid ranges found"),
+        "warns that only the user's ids are mapped: {}",
+        describe(&out)
+    );
+    let out = u.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    let map: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(map, ["0", &u.uid.to_string(), "1"], "only the user mapped");
+    assert!(
+        !stderr(&out).contains("no subuid"),
+        "the warning comes once, when the namespace is made: {}",
+        describe(&out)
+    );
+    // An image with a file owned by another id cannot be unpacked: a clear error.
+    let dir = u.dir.path().join("other");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("file"), "x").unwrap();
+    let other = u.dir.path().join("other.tar");
+    let st = Command::new("tar")
+        .args(["--owner=1234", "--group=1234", "-C"])
+        .arg(&dir)
+        .arg("-cf")
+        .arg(&other)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = Command::new("chmod")
+        .arg("644")
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = u.berth(&["import", other.to_str().unwrap(), "other:latest"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("owner 1234:1234 is not mapped in this user namespace"),
+        "{}",
+        describe(&out)
+    );
 }

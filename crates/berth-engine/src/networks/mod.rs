@@ -149,9 +149,8 @@ impl From<rusqlite::Error> for NetworkError {
 /// on PATH, else `slirp4netns` (podman's order). The one place that choice is made.
 pub fn rootless_default() -> &'static str {
     let on_path = |tool: &str| {
-        std::env::var_os("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|dir| dir.join(tool).is_file())
-        })
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
     };
     if on_path("pasta") {
         "pasta"

@@ -3,11 +3,12 @@
 //! shares the host's network namespace (sysfs cannot be mounted there from a user namespace).
 
 use std::borrow::Cow;
+use std::path::Path;
 
 use oci_spec::runtime::{Mount, Spec};
 
-use crate::containers::CreateOptions;
 use crate::containers::ContainerError;
+use crate::containers::CreateOptions;
 use crate::spec::{NamespaceMode, RunOptions};
 
 /// `opts` as a rootless `create` takes them: the default network filled in, and refused with
@@ -41,11 +42,23 @@ pub fn check_create(opts: &CreateOptions) -> Result<Cow<'_, CreateOptions>, Cont
     Ok(Cow::Borrowed(opts))
 }
 
-/// Rootless with the host's network namespace: /sys is bound read-only from the host (the
-/// kernel refuses a new sysfs mount in a user namespace that does not own the network
-/// namespace), as podman does.
+/// The spec as rootless needs it: on a cgroup v2 host with a delegated cgroup the container's
+/// cgroup goes below it (untested here: this host is hybrid); with the host's network namespace
+/// /sys is bound read-only from the host (the kernel refuses a new sysfs mount in a user
+/// namespace that does not own the network namespace), as podman does.
 pub fn adapt_spec(spec: &mut Spec, run: &RunOptions) {
-    if !super::is_rootless() || run.network != NamespaceMode::Host {
+    if !super::is_rootless() {
+        return;
+    }
+    if let (Some(base), Some(linux)) = (super::delegated_cgroup(), spec.linux_mut().as_mut()) {
+        let name = linux
+            .cgroups_path()
+            .as_ref()
+            .and_then(|p| p.file_name().map(|n| n.to_os_string()))
+            .unwrap_or_default();
+        linux.set_cgroups_path(Some(Path::new("/").join(base).join("berth").join(name)));
+    }
+    if run.network != NamespaceMode::Host {
         return;
     }
     let Some(mounts) = spec.mounts().clone() else {

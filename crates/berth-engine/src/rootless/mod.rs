@@ -14,6 +14,7 @@ pub mod create;
 pub mod pause;
 pub mod subid;
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The id ranges of a `uid_map`/`gid_map` file: (inside, outside, count).
@@ -66,39 +67,62 @@ pub fn enter() -> Result<(), pause::PauseError> {
     pause::join_or_create()
 }
 
+/// The image's supplementary groups of the container's user, or none when this user namespace
+/// denies setgroups (rootless without subgid ranges: only the user's own gid is mapped), as runc
+/// drops them there.
+pub fn supplementary_gids(gids: Vec<u32>) -> Vec<u32> {
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if denied {
+        Vec::new()
+    } else {
+        gids
+    }
+}
+
 /// The line that refuses resource limits when they cannot be enforced rootless, or `None` when
 /// they can (cgroup v2 with a delegated, writable user cgroup).
 pub fn limits_unavailable() -> Option<String> {
-    if !is_rootless() || delegated_cgroup_v2() {
+    if !is_rootless() || delegated_cgroup().is_some() {
         return None;
     }
     Some(
-        "resource limits cannot be enforced rootless on this host: its cgroups are v1/hybrid, \
-         which cannot be delegated to a user (to enable them, boot with cgroup v2 \
-         (systemd.unified_cgroup_hierarchy=1) and delegate controllers to users with \
-         `Delegate=yes` in a drop-in for user@.service)"
+        "resource limits cannot be enforced rootless on this host: its cgroups are v1/hybrid \
+         (or v2 without a cgroup delegated to you), which cannot be given to a user (to enable \
+         them, boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) and delegate \
+         controllers to users with `Delegate=yes` in a drop-in for user@.service)"
             .to_string(),
     )
 }
 
-/// Is this a pure cgroup v2 host where our own cgroup is writable (delegated by systemd)?
-pub fn delegated_cgroup_v2() -> bool {
-    let pure_v2 = rustix::fs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|s| s.f_type as i64 == 0x6367_7270 /* CGROUP2_SUPER_MAGIC */);
-    if !pure_v2 {
-        return false;
+/// On a pure cgroup v2 host, the topmost ancestor of our own cgroup that we may write to (the
+/// one systemd delegated, user@<uid>.service), relative to /sys/fs/cgroup; `None` on v1/hybrid
+/// or without delegation. Rootless containers get their cgroups below it.
+pub fn delegated_cgroup() -> Option<PathBuf> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    let root = Path::new("/sys/fs/cgroup");
+    let statfs = rustix::fs::statfs(root).ok()?;
+    if statfs.f_type != CGROUP2_SUPER_MAGIC {
+        return None;
     }
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
-        return false;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = PathBuf::from(
+        own.lines()
+            .find_map(|l| l.strip_prefix("0::"))?
+            .trim_start_matches('/'),
+    );
+    let writable = |rel: &Path| {
+        let dir = root.join(rel);
+        rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok()
+            && rustix::fs::access(
+                dir.join("cgroup.subtree_control"),
+                rustix::fs::Access::WRITE_OK,
+            )
+            .is_ok()
     };
-    let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-    rustix::fs::access(
-        &dir.join("cgroup.subtree_control"),
-        rustix::fs::Access::WRITE_OK,
-    )
-    .is_ok()
-        && rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok()
+    own.ancestors()
+        .filter(|a| !a.as_os_str().is_empty() && writable(a))
+        .last()
+        .map(Path::to_path_buf)
 }
 
 #[cfg(test)]

@@ -70,7 +70,10 @@ pub enum PauseError {
     Become(#[source] std::io::Error),
 }
 
-fn file_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> PauseError + 'a {
+fn file_err<'a>(
+    step: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> PauseError + 'a {
     move |source| PauseError::File {
         step,
         path: path.to_path_buf(),
@@ -118,7 +121,11 @@ pub fn join_or_create() -> Result<(), PauseError> {
 /// The pid in `pid_file` when it is our live pause process (a killed one may linger as a
 /// zombie, whose namespaces are gone).
 fn live_pause(pid_file: &Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let has_namespaces = ["user", "mnt"]
         .iter()
         .all(|ns| std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).is_ok());
@@ -149,8 +156,11 @@ fn adopt(holder: i32) -> Result<i32, PauseError> {
     let (user, mnt) = open_namespaces(holder)?;
     match berth_sys::fork().map_err(PauseError::Spawn)? {
         Forked::Child => {
-            let joined = berth_sys::setns(user.as_fd(), nix::sched::CloneFlags::CLONE_NEWUSER.bits())
-                .and_then(|()| berth_sys::setns(mnt.as_fd(), nix::sched::CloneFlags::CLONE_NEWNS.bits()));
+            let joined =
+                berth_sys::setns(user.as_fd(), nix::sched::CloneFlags::CLONE_NEWUSER.bits())
+                    .and_then(|()| {
+                        berth_sys::setns(mnt.as_fd(), nix::sched::CloneFlags::CLONE_NEWNS.bits())
+                    });
             if joined.is_err() {
                 berth_sys::exit_now(1);
             }
@@ -177,7 +187,8 @@ fn adopt(holder: i32) -> Result<i32, PauseError> {
 
 /// A new pause process in a new user and mount namespace, with its id maps written.
 fn create() -> Result<i32, PauseError> {
-    let flags = (nix::sched::CloneFlags::CLONE_NEWUSER.bits() | nix::sched::CloneFlags::CLONE_NEWNS.bits()) as u64;
+    let flags = (nix::sched::CloneFlags::CLONE_NEWUSER.bits()
+        | nix::sched::CloneFlags::CLONE_NEWNS.bits()) as u64;
     match berth_sys::clone3(flags, None).map_err(PauseError::Spawn)? {
         Forked::Child => pause_forever(),
         Forked::Parent { pid, .. } => match write_maps(pid) {
@@ -226,7 +237,10 @@ fn write_maps(pid: i32) -> Result<(), PauseError> {
     let gids = subid::ranges(Path::new("/etc/subgid"), &name, uid);
     if uids.is_empty() || gids.is_empty() {
         eprintln!(
-            "WARN: no subuid/subgid ranges found for user {name:?} in /etc/subuid and              /etc/subgid: only your own uid and gid are mapped (as root), images owning files              by other ids cannot be used; add a range (e.g. `usermod --add-subuids              100000-165535 --add-subgids 100000-165535 {name}`) and kill the berth-pause process"
+            "WARN: no subuid/subgid ranges found for user {name:?} in /etc/subuid and \
+             /etc/subgid: only your own uid and gid are mapped (as root), images owning files \
+             by other ids cannot be used; add a range (e.g. `usermod --add-subuids \
+             100000-165535 --add-subgids 100000-165535 {name}`) and kill the berth-pause process"
         );
         return write_single_maps(pid, uid, gid);
     }
@@ -292,7 +306,8 @@ fn open_namespaces(pid: i32) -> Result<(File, File), PauseError> {
 fn join(pid: i32) -> Result<(), PauseError> {
     let (user, mnt) = open_namespaces(pid)?;
     let err = |ns| move |source| PauseError::Join { ns, pid, source };
-    berth_sys::setns(user.as_fd(), nix::sched::CloneFlags::CLONE_NEWUSER.bits()).map_err(err("user"))?;
+    berth_sys::setns(user.as_fd(), nix::sched::CloneFlags::CLONE_NEWUSER.bits())
+        .map_err(err("user"))?;
     berth_sys::setns(mnt.as_fd(), nix::sched::CloneFlags::CLONE_NEWNS.bits()).map_err(err("mnt"))
 }
 

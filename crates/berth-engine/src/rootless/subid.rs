@@ -57,8 +57,14 @@ mod tests {
         assert_eq!(
             parse(text, "alice", 1000),
             vec![
-                Range { start: 100000, count: 65536 },
-                Range { start: 300000, count: 5 }
+                Range {
+                    start: 100000,
+                    count: 65536
+                },
+                Range {
+                    start: 300000,
+                    count: 5
+                }
             ]
         );
         assert!(parse(text, "carol", 1001).is_empty());
@@ -66,7 +72,13 @@ mod tests {
 
     #[test]
     fn map_args_put_own_id_at_zero() {
-        let args = map_args(1000, &[Range { start: 100000, count: 65536 }]);
+        let args = map_args(
+            1000,
+            &[Range {
+                start: 100000,
+                count: 65536,
+            }],
+        );
         assert_eq!(args, ["0", "1000", "1", "1", "100000", "65536"]);
     }
 }

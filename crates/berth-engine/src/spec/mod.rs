@@ -213,7 +213,9 @@ fn user(
     u.set_gid(resolved.gid);
     // docker lists the primary gid first, then the supplementary groups.
     let gids = std::iter::once(resolved.gid)
-        .chain(resolved.additional_gids)
+        .chain(crate::rootless::supplementary_gids(
+            resolved.additional_gids,
+        ))
         .collect();
     u.set_additional_gids(Some(gids));
     Ok(u)
