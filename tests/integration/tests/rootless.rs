@@ -7,6 +7,10 @@
 //! overlay in a user namespace.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code)]
+#[path = "../../../crates/berth-image/tests/support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -589,4 +593,43 @@ fn rootless_without_subuid_maps_only_the_user() {
         "{}",
         describe(&out)
     );
+}
+
+#[test]
+fn rootless_pull_from_a_registry() {
+    let u = setup!("brg");
+    let Some(registry) = support::registry::TestRegistry::start() else {
+        skip!("needs docker-registry");
+    };
+    // Root puts the busybox image in the registry, from a private store.
+    let rootful = u.dir.path().join("rootful");
+    let reference = format!("{}/rootless/bb:latest", registry.host);
+    let as_root = |args: &[&str]| {
+        let out = Command::new(bin_dir().join("berth"))
+            .arg("--root")
+            .arg(&rootful)
+            .arg("--runroot")
+            .arg(u.dir.path().join("rootful-run"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "berth {args:?}: {}", describe(&out));
+    };
+    as_root(&["import", u.tarball().to_str().unwrap(), &reference]);
+    as_root(&["push", &reference]);
+    // The user pulls it (the layers unpack with the image's owners mapped) and runs it.
+    u.ok(&["pull", &reference]);
+    assert!(u.ok(&["images"]).contains("rootless/bb"));
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &reference,
+        "sh",
+        "-c",
+        "echo pulled; id -u",
+    ]);
+    assert_eq!(out, "pulled\n0\n");
 }
