@@ -7,7 +7,6 @@
 //! overlay in a user namespace.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code)]
 #[path = "../../../crates/berth-image/tests/support/mod.rs"]
 mod support;
 
