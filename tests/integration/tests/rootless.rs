@@ -25,11 +25,14 @@ struct User {
     uid: u32,
     gid: u32,
     dir: tempfile::TempDir,
+    /// Processes that already had the new user's uid (left by a deleted user whose uid was
+    /// given again): not this test's, never killed or counted.
+    foreign: Vec<i32>,
 }
 
 impl Drop for User {
     fn drop(&mut self) {
-        kill_processes_of(self.uid);
+        self.kill_all();
         let _ = Command::new("userdel")
             .args(["-r", "-f", &self.name])
             .output();
@@ -44,13 +47,6 @@ fn remove_subid_lines(name: &str) {
         let _ = Command::new("flock")
             .args([file, "sed", "-i", &format!("/^{prefix}/d"), file])
             .output();
-    }
-}
-
-/// SIGKILL, one pid at a time, every process whose real uid is `uid`.
-fn kill_processes_of(uid: u32) {
-    for pid in processes_of(uid) {
-        kill_pid(pid);
     }
 }
 
@@ -125,11 +121,13 @@ impl User {
             .output()
             .unwrap();
         assert!(out.status.success(), "useradd: {}", describe(&out));
+        let uid = id_of("-u", &name);
         let mut user = User {
-            uid: id_of("-u", &name),
+            uid,
             gid: id_of("-g", &name),
             name,
             dir,
+            foreign: processes_of(uid),
         };
         // useradd gives new users a range when login.defs asks it to; otherwise one is added,
         // through usermod (which locks the files against the other tests' useradd/userdel).
@@ -228,6 +226,23 @@ impl User {
             describe(&out)
         );
         stdout(&out)
+    }
+
+    /// SIGKILL, one pid at a time, this test's processes of the user.
+    fn kill_all(&self) {
+        for pid in processes_of(self.uid) {
+            if !self.foreign.contains(&pid) {
+                kill_pid(pid);
+            }
+        }
+    }
+
+    /// This test's processes of the user, by name, except the pause process.
+    fn running(&self) -> Vec<(i32, String)> {
+        named_processes_of(self.uid)
+            .into_iter()
+            .filter(|(pid, name)| name != "berth-pause" && !self.foreign.contains(pid))
+            .collect()
     }
 
     fn pause_pid(&self) -> i32 {
@@ -387,6 +402,20 @@ fn rootless_import_run_exec_stats_stop_rm() {
         "a refused run leaves nothing"
     );
 
+    // So are update's limits and pause (no cgroup, no freezer); c1 keeps running.
+    for args in [&["update", "-m", "64m", "c1"][..], &["pause", "c1"][..]] {
+        let out = u.berth(args);
+        assert!(!out.status.success(), "{args:?}: {}", describe(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("rootless")
+                && err.contains("on this host")
+                && err.contains("Delegate=yes"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(u.ok(&["ps"]).contains("c1"), "c1 still running");
+
     // A bridge network is refused; the host's network works.
     let out = u.berth(&["run", "--rm", "--network", "bridge", "bb", "true"]);
     assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
@@ -411,10 +440,7 @@ fn rootless_import_run_exec_stats_stop_rm() {
     assert_eq!(u.container_layers(), 0, "no container layers left");
 
     // Only the pause process is left running.
-    let left: Vec<(i32, String)> = named_processes_of(u.uid)
-        .into_iter()
-        .filter(|(_, name)| name != "berth-pause")
-        .collect();
+    let left = u.running();
     assert!(left.is_empty(), "left running: {left:?}");
     assert_eq!(owner_of(u.pause_pid()), Some(u.uid));
 }
@@ -454,10 +480,7 @@ fn rootless_pause_process_killed_then_next_command_works() {
     let out = u.ok(&["run", "--rm", "--network", "none", "bb", "echo", "again"]);
     assert_eq!(out.trim(), "again");
     assert_ne!(u.pause_pid(), second, "another pause process");
-    let left: Vec<(i32, String)> = named_processes_of(u.uid)
-        .into_iter()
-        .filter(|(_, name)| name != "berth-pause")
-        .collect();
+    let left = u.running();
     assert!(left.is_empty(), "left running: {left:?}");
 }
 
@@ -485,7 +508,7 @@ fn rootless_runtime_dir_falls_back_to_tmp() {
         .output()
         .unwrap();
     let meta = std::fs::metadata(&fallback);
-    kill_processes_of(u.uid);
+    u.kill_all();
     let _ = std::fs::remove_dir_all(&fallback);
     assert!(out.status.success(), "{}", describe(&out));
     let meta = meta.expect("the fallback runtime directory");

@@ -42,6 +42,22 @@ pub fn check_create(opts: &CreateOptions) -> Result<Cow<'_, CreateOptions>, Cont
     Ok(Cow::Borrowed(opts))
 }
 
+/// `pause` needs the container's cgroup (the freezer), `update` its limits: rootless where
+/// there is none they are refused with the line that says why (podman refuses them likewise).
+pub fn check_cgroup_needed(command: &str) -> Result<(), ContainerError> {
+    let Some(reason) = super::no_cgroup_reason() else {
+        return Ok(());
+    };
+    let what = if command == "pause" {
+        "a rootless container cannot be frozen on this host"
+    } else {
+        "resource limits cannot be enforced rootless on this host"
+    };
+    Err(ContainerError::Unsupported(format!(
+        "{command}: {what}: {reason}"
+    )))
+}
+
 /// The spec as rootless needs it: on a cgroup v2 host with a delegated cgroup the container's
 /// cgroup goes below it (untested here: this host is hybrid); with the host's network namespace
 /// /sys is bound read-only from the host (the kernel refuses a new sysfs mount in a user

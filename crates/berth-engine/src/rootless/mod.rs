@@ -82,15 +82,20 @@ pub fn supplementary_gids(gids: Vec<u32>) -> Vec<u32> {
 /// The line that refuses resource limits when they cannot be enforced rootless, or `None` when
 /// they can (cgroup v2 with a delegated, writable user cgroup).
 pub fn limits_unavailable() -> Option<String> {
+    no_cgroup_reason()
+        .map(|r| format!("resource limits cannot be enforced rootless on this host: {r}"))
+}
+
+/// Why rootless containers get no cgroup here, with how to enable one; `None` when rootful or
+/// when a delegated cgroup v2 exists.
+pub fn no_cgroup_reason() -> Option<&'static str> {
     if !is_rootless() || delegated_cgroup().is_some() {
         return None;
     }
     Some(
-        "resource limits cannot be enforced rootless on this host: its cgroups are v1/hybrid \
-         (or v2 without a cgroup delegated to you), which cannot be given to a user (to enable \
-         them, boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) and delegate \
-         controllers to users with `Delegate=yes` in a drop-in for user@.service)"
-            .to_string(),
+        "its cgroups are v1/hybrid (or v2 without a cgroup delegated to you), which cannot be \
+         given to a user (to enable them, boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) \
+         and delegate controllers to users with `Delegate=yes` in a drop-in for user@.service)",
     )
 }
 
