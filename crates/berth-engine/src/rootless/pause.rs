@@ -25,13 +25,8 @@ const PAUSE_COMM: &str = "berth-pause";
 #[derive(Debug, thiserror::Error)]
 pub enum PauseError {
     /// The runtime directory (pid file, lock) could not be used.
-    #[error("rootless: {path}: {source}")]
-    RuntimeDir {
-        /// The directory.
-        path: PathBuf,
-        /// The error.
-        source: crate::paths::PathsError,
-    },
+    #[error("rootless: {0}")]
+    RuntimeDir(#[source] crate::paths::PathsError),
     /// A file of the pause process could not be read or written.
     #[error("rootless: {step} {path}: {source}")]
     File {
@@ -83,10 +78,7 @@ fn file_err<'a>(
 
 /// Join the pause process's namespaces, making it first when it is gone. Single-threaded only.
 pub fn join_or_create() -> Result<(), PauseError> {
-    let dir = crate::paths::user_run_dir().map_err(|source| PauseError::RuntimeDir {
-        path: PathBuf::from("runtime directory"),
-        source,
-    })?;
+    let dir = crate::paths::user_run_dir().map_err(PauseError::RuntimeDir)?;
     let lock_path = dir.join("pause.lock");
     let lock = File::options()
         .create(true)
