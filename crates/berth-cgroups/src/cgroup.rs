@@ -53,6 +53,20 @@ impl Cgroup {
         Ok(cgroup)
     }
 
+    /// This cgroup with no directory in any hierarchy: creating, placing and listing do nothing
+    /// (a rootless container where the user may not create cgroups and wants no limits).
+    pub fn without_directories(&self) -> Cgroup {
+        Cgroup {
+            targets: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// True for a [`without_directories`](Cgroup::without_directories) cgroup.
+    pub fn has_no_directories(&self) -> bool {
+        self.targets.is_empty()
+    }
+
     /// Creates the directories of an [`open`](Cgroup::open)ed cgroup, as [`create`](Cgroup::create)
     /// does (for callers that resolve the paths first and create later).
     pub fn make_dirs(&self) -> Result<(), Error> {

@@ -8,5 +8,6 @@ pub mod images;
 pub mod networks;
 pub mod observe;
 pub mod paths;
+pub mod rootless;
 pub mod spec;
 pub mod state;

@@ -14,10 +14,32 @@ pub fn cgroups_path(spec: &Spec) -> String {
         .unwrap_or_default()
 }
 
-/// Open the cgroup of a saved container.
+/// Open the cgroup of a saved container (one without directories when a rootless container
+/// was made without a cgroup, see [`rootless_or_made`]).
 pub fn open(saved: &Saved) -> Result<Cgroup, Error> {
     let layout = Layout::detect()?;
-    Cgroup::open(&layout, &cgroups_path(&saved.spec), &saved.id)
+    let cgroup = Cgroup::open(&layout, &cgroups_path(&saved.spec), &saved.id)?;
+    if crate::rootless::in_user_namespace() && !cgroup.exists() {
+        return Ok(cgroup.without_directories());
+    }
+    Ok(cgroup)
+}
+
+/// Make the cgroup's directories; rootless, as runc does, a refusal (the user may not create
+/// cgroups here: v1, or v2 without delegation) is ignored when the spec asks for no limits, and
+/// the container runs without a cgroup.
+pub fn rootless_or_made(cgroup: Cgroup, spec: &Spec) -> Result<Cgroup, Error> {
+    match cgroup.make_dirs() {
+        Ok(()) => Ok(cgroup),
+        Err(Error::Mkdir { source, .. })
+            if crate::rootless::in_user_namespace()
+                && crate::rootless::is_permission_error(&source)
+                && !crate::rootless::has_limits(spec) =>
+        {
+            Ok(cgroup.without_directories())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Is the container's cgroup frozen? (false when it cannot be read)

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod exe_guard;
 pub mod hooks;
 pub mod init;
+pub mod rootless;
 pub mod seccomp;
 pub mod seccomp_cache;
 pub mod spawn;

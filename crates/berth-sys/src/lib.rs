@@ -197,6 +197,35 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Close every fd from `first` upward (`close_range(first, ~0, 0)`).
+///
+/// Only for a forked child that never returns to code owning those fds (a pause process):
+/// any `OwnedFd` above `first` becomes dangling.
+pub fn close_from(first: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only. The caller is a forked child that will not touch the
+    // closed fds again (documented contract), so no Rust object is left using them.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) })?;
+    Ok(())
+}
+
+/// `setns(2)`: join the namespace `fd` refers to (`nstype` is a `CLONE_NEW*` flag, or 0 for
+/// any). Joining a user namespace needs a single-threaded process.
+pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
+    // SAFETY: the fd is borrowed and valid for the call; setns changes only the calling
+    // thread's namespaces and touches no memory of ours.
+    check_int(unsafe { libc::setns(fd.as_raw_fd(), nstype) })?;
+    Ok(())
+}
+
+/// `unshare(2)` with `CLONE_NEW*` flags. Unsharing a user namespace needs a single-threaded
+/// process.
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: integer argument only; unshare changes the calling thread's namespaces and
+    // touches no memory of ours.
+    check_int(unsafe { libc::unshare(flags) })?;
+    Ok(())
+}
+
 /// `setdomainname(2)`.
 pub fn setdomainname(name: &[u8]) -> io::Result<()> {
     // SAFETY: pointer and length describe a valid byte slice.

@@ -12,11 +12,11 @@ pub use crate::cli_networks::*;
 #[command(name = "berth", version, disable_help_subcommand = true)]
 pub struct Cli {
     /// Where images and containers are stored (default /var/lib/berth, or
-    /// $XDG_DATA_HOME/berth for a non-root user).
+    /// $XDG_DATA_HOME/berth, else ~/.local/share/berth, for a non-root user).
     #[arg(long, global = true, env = "BERTH_ROOT")]
     pub root: Option<PathBuf>,
     /// Where runtime state (pids, sockets) is kept (default /run/berth, or
-    /// $XDG_RUNTIME_DIR/berth for a non-root user).
+    /// $XDG_RUNTIME_DIR/berth, else /tmp/berth-<uid>, for a non-root user).
     #[arg(long, global = true, env = "BERTH_RUNROOT")]
     pub runroot: Option<PathBuf>,
     #[command(subcommand)]

@@ -37,6 +37,17 @@ fn main() {
             | Command::Create(_)
             | Command::Container(ContainerCommand::Run(_) | ContainerCommand::Create(_))
     );
+    // Rootless: join the user's namespaces while this process is still single-threaded.
+    let needs_namespaces = !matches!(
+        cli.command,
+        Command::Login(_) | Command::Logout(_) | Command::Version(_)
+    );
+    if needs_namespaces {
+        if let Err(e) = berth_engine::rootless::enter() {
+            eprintln!("Error: {e}");
+            std::process::exit(if engine_failure { ENGINE_FAILED } else { 1 });
+        }
+    }
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

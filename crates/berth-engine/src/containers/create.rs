@@ -45,6 +45,8 @@ impl Engine {
     /// usually follows (`berth create` releases it: [`Engine::release_rootfs`]). On failure
     /// nothing is left behind.
     pub fn create(&mut self, opts: &CreateOptions) -> Result<Container, ContainerError> {
+        let rootless_opts = crate::rootless::create::check_create(opts)?;
+        let opts: &CreateOptions = &rootless_opts;
         if opts
             .userns
             .as_deref()
@@ -210,6 +212,7 @@ impl Engine {
             generated = spec::generate(image_config, &rootfs, &run)?;
             config.init = false;
         }
+        crate::rootless::create::adapt_spec(&mut generated.spec, &run);
         let args = generated
             .spec
             .process()

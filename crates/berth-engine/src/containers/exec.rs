@@ -116,7 +116,9 @@ fn exec_process(spec: &Spec, opts: &ExecOptions, rootfs: &Path) -> Result<Proces
         user.set_uid(resolved.uid);
         user.set_gid(resolved.gid);
         let gids = std::iter::once(resolved.gid)
-            .chain(resolved.additional_gids)
+            .chain(crate::rootless::supplementary_gids(
+                resolved.additional_gids,
+            ))
             .collect();
         user.set_additional_gids(Some(gids));
         process.set_user(user);

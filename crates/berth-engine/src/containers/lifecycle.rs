@@ -6,6 +6,7 @@ use crate::state::{Container, Status};
 impl Engine {
     /// Freeze every process of the container.
     pub fn pause(&mut self, what: &str) -> Result<Container, ContainerError> {
+        crate::rootless::create::check_cgroup_needed("pause")?;
         let c = self.db.get(what)?;
         match c.status {
             Status::Running => {}
@@ -51,6 +52,7 @@ impl Engine {
         what: &str,
         resources: &crate::spec::Resources,
     ) -> Result<Container, ContainerError> {
+        crate::rootless::create::check_cgroup_needed("update")?;
         let c = self.db.get(what)?;
         let linux = crate::spec::linux_resources(resources)?;
         let dirs = self.dirs(&c.id);

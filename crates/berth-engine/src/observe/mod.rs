@@ -4,6 +4,7 @@
 //! `docs/stats.md`.
 
 pub mod logs;
+pub mod procns;
 pub mod stats;
 pub mod top;
 

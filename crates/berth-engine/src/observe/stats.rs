@@ -262,7 +262,8 @@ struct Snapshot {
 
 #[derive(Debug)]
 struct Entry {
-    reader: StatsReader,
+    /// `None` for a container without a cgroup (read from /proc instead).
+    reader: Option<StatsReader>,
     last: Option<Snapshot>,
 }
 
@@ -319,14 +320,21 @@ impl Sampler {
             id: target.id.clone(),
             source,
         };
-        let entry = match self.entries.entry(target.id.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(Entry {
-                reader: StatsReader::open(&target.cgroup).map_err(cgroup_err)?,
-                last: None,
-            }),
+        if let Some(row) = self.sample_without_cgroup(target) {
+            return Ok(row);
+        }
+        let entry = self.entries.entry(target.id.clone()).or_insert(Entry {
+            reader: None,
+            last: None,
+        });
+        let reader = match &mut entry.reader {
+            Some(reader) => reader,
+            empty => {
+                entry.last = None;
+                empty.insert(StatsReader::open(&target.cgroup).map_err(cgroup_err)?)
+            }
         };
-        let stats = match entry.reader.read() {
+        let stats = match reader.read() {
             Ok(stats) => stats,
             Err(source) => {
                 self.entries.remove(&target.id);
@@ -353,6 +361,36 @@ impl Sampler {
         );
         entry.last = Some(snapshot);
         Ok(row)
+    }
+}
+
+impl Sampler {
+    /// Rootless without a cgroup: the row from /proc ([`super::procns`]); `None` when the
+    /// container has a cgroup (or no pid).
+    fn sample_without_cgroup(&mut self, target: &Target) -> Option<StatsRow> {
+        if !crate::rootless::is_rootless() || target.cgroup.exists() {
+            return None;
+        }
+        let pid = target.pid?;
+        let snapshot = Snapshot {
+            at: Instant::now(),
+            stats: super::procns::stats(&self.proc_root, pid),
+            quota: None,
+            net: read_net(&self.proc_root, pid),
+        };
+        let entry = self.entries.entry(target.id.clone()).or_insert(Entry {
+            reader: None,
+            last: None,
+        });
+        let row = compute(
+            &self.host,
+            &target.id,
+            &target.name,
+            entry.last.as_ref(),
+            &snapshot,
+        );
+        entry.last = Some(snapshot);
+        Some(row)
     }
 }
 

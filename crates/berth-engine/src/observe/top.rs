@@ -142,6 +142,22 @@ pub fn top(cgroup: &Cgroup, options: &TopOptions) -> Result<Vec<ProcessRow>, Top
     )
 }
 
+/// [`top`] for a container whose init is `pid`: rootless without a cgroup, its processes are
+/// those of its pid namespace.
+pub fn top_container(
+    cgroup: &Cgroup,
+    pid: Option<i32>,
+    options: &TopOptions,
+) -> Result<Vec<ProcessRow>, TopError> {
+    match pid {
+        Some(pid) if crate::rootless::is_rootless() && !cgroup.exists() => top_of(
+            || Ok(super::procns::pid_namespace_pids(&options.proc_root, pid)),
+            options,
+        ),
+        _ => top(cgroup, options),
+    }
+}
+
 /// [`top`] for a pid list that `list` gives (called before and after the interval: the
 /// second list is the one shown).
 pub fn top_of(

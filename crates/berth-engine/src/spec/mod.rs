@@ -217,9 +217,11 @@ fn user(
     })?;
     // docker lists the primary gid first, then the supplementary groups, then --group-add.
     let mut gids: Vec<u32> = std::iter::once(resolved.gid)
-        .chain(resolved.additional_gids)
+        .chain(crate::rootless::supplementary_gids(
+            resolved.additional_gids,
+        ))
         .collect();
-    for gid in added {
+    for gid in crate::rootless::supplementary_gids(added) {
         if !gids.contains(&gid) {
             gids.push(gid);
         }

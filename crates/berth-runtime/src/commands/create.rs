@@ -54,6 +54,7 @@ pub fn with_bundle(
     let fifo = open_exec_fifo(&dir)?;
     let layout = Layout::detect()?;
     let cgroup = Cgroup::open(&layout, &crate::cgroup::cgroups_path(spec), &args.id)?;
+    let cgroup = crate::cgroup::rootless_or_made(cgroup, spec)?;
     undo.cgroup = Some(cgroup.clone());
     // On pure v2 the child is cloned straight into its cgroup, which must exist first. On
     // v1/hybrid it joins after its setup, so the cgroup is made while the child sets up.
@@ -228,6 +229,9 @@ fn finish(
 /// Create the container's cgroup directories and apply `linux.resources` with the default
 /// device rules.
 fn make_cgroup(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<(), Error> {
+    if cgroup.has_no_directories() {
+        return Ok(());
+    }
     cgroup.make_dirs()?;
     if let Some(resources) = crate::cgroup::resources_with_default_devices(spec) {
         cgroup.apply(&resources)?;

@@ -38,8 +38,13 @@ pub fn run(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<i
         return Err(Error::Invalid("container not running".into()));
     }
     if all {
-        crate::cgroup::open(&container.saved)?.kill_all(signal)?;
-        return Ok(0);
+        let cgroup = crate::cgroup::open(&container.saved)?;
+        // Rootless without a cgroup there is no list of its processes: the init is signalled
+        // (with its own pid namespace, SIGKILL to it ends them all).
+        if !cgroup.has_no_directories() {
+            cgroup.kill_all(signal)?;
+            return Ok(0);
+        }
     }
     let pidfd = berth_sys::pidfd_open(container.saved.pid).map_err(|e| {
         Error::Invalid(format!(

@@ -59,6 +59,7 @@ pub fn setup(config: &Config<'_>, root: &Root) -> Result<(), StepError> {
         return Ok(());
     }
     let in_userns = config.plan.new_userns
+        || crate::rootless::in_user_namespace()
         || config
             .spec
             .linux()

@@ -269,9 +269,10 @@ fn switch_user(process: &Process) -> Result<(), StepError> {
         .map(|g| (*g).into())
         .collect();
     // In a user namespace whose setgroups is "deny", setgroups fails; that is only an error
-    // when the config asks for supplementary groups.
+    // when the config asks for supplementary groups other than the primary gid.
     let deny = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    if !deny || !groups.is_empty() {
+    let primary: nix::unistd::Gid = user.gid().into();
+    if !deny || groups.iter().any(|g| *g != primary) {
         nix::unistd::setgroups(&groups).step(|| "setgroups".into())?;
     }
     let gid = user.gid().into();

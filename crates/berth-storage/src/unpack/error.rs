@@ -105,6 +105,20 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
+    /// The entry's owner has no id in this user namespace (rootless, with too few ids mapped).
+    #[error(
+        "tar entry {entry:?}: owner {uid}:{gid} is not mapped in this user namespace (rootless \
+         Berth maps your uid/gid to 0 and your /etc/subuid and /etc/subgid ranges from 1: add a \
+         range of 65536 ids for your user, then kill the berth-pause process)"
+    )]
+    UnmappedOwner {
+        /// The entry.
+        entry: String,
+        /// Its uid.
+        uid: u32,
+        /// Its gid.
+        gid: u32,
+    },
     /// A filesystem operation inside the layer failed.
     #[error("tar entry {entry:?}: {step}: {source}")]
     Io {
@@ -145,5 +159,25 @@ pub(crate) fn errno(
         entry,
         step,
         source: e.into(),
+    }
+}
+
+/// chown's error for `entry`: EINVAL means an id that the user namespace does not map.
+pub(crate) fn chown_err(
+    entry: &str,
+    uid: u32,
+    gid: u32,
+) -> impl FnOnce(rustix::io::Errno) -> UnpackError {
+    let entry = entry.to_owned();
+    move |e| {
+        if e == rustix::io::Errno::INVAL {
+            UnpackError::UnmappedOwner { entry, uid, gid }
+        } else {
+            UnpackError::Io {
+                entry,
+                step: "chown",
+                source: e.into(),
+            }
+        }
     }
 }

@@ -140,7 +140,7 @@ pub fn set_owner_and_mode(
     let uid = Some(rustix::fs::Uid::from_raw(meta.uid));
     let gid = Some(rustix::fs::Gid::from_raw(meta.gid));
     rustix::fs::chownat(parent, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(errno(entry, "chown"))?;
+        .map_err(super::error::chown_err(entry, meta.uid, meta.gid))?;
     if !is_symlink {
         // `name` was just created by us and is not a symlink, so following cannot go anywhere else.
         rustix::fs::chmodat(

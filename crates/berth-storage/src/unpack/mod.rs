@@ -294,7 +294,11 @@ impl Unpacker<'_> {
         self.stats.bytes += copy_contents(data, &mut file, &mut self.buffer, entry)?;
         let uid = Some(rustix::fs::Uid::from_raw(header.meta.uid));
         let gid = Some(rustix::fs::Gid::from_raw(header.meta.gid));
-        rustix::fs::fchown(&file, uid, gid).map_err(error::errno(entry, "chown"))?;
+        rustix::fs::fchown(&file, uid, gid).map_err(error::chown_err(
+            entry,
+            header.meta.uid,
+            header.meta.gid,
+        ))?;
         rustix::fs::fchmod(&file, Mode::from_raw_mode(header.meta.mode))
             .map_err(error::errno(entry, "chmod"))?;
         fsops::set_xattrs_fd(file.as_fd(), &header.xattrs, entry)?;

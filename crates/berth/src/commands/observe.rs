@@ -8,7 +8,7 @@ use berth_cgroups::{Cgroup, Layout};
 use berth_engine::containers::Engine;
 use berth_engine::observe::logs::{copy_logs, parse_time_arg, LogOptions};
 use berth_engine::observe::stats::{bytes_size, Sampler, StatsDisplay, StatsRow, Target};
-use berth_engine::observe::top::{top as top_rows, TopOptions, TOP_COLUMNS};
+use berth_engine::observe::top::{top_container, TopOptions, TOP_COLUMNS};
 use berth_engine::state::Container;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -70,8 +70,9 @@ pub fn top(engine: &mut Engine, args: &TopArgs) -> Result<Code> {
         bail!("Container {} is not running", c.id);
     }
     let layout = Layout::detect()?;
-    let rows = top_rows(
+    let rows = top_container(
         &cgroup_of(&layout, &c)?,
+        c.pid,
         &TopOptions::new(Duration::from_millis(250))?,
     )?;
     let mut lines = vec![TOP_COLUMNS.map(str::to_owned).to_vec()];
