@@ -194,7 +194,9 @@ pub fn mapped_copies(
         if !dest.is_dir() {
             let tmp = cache.join(format!("{name}-{}.incomplete", map.key()));
             let _ = fs::remove_dir_all(&tmp);
-            copy_shifted(lower, &tmp, map, &mut HashMap::new())?;
+            // Lowers are often links (`l/<short>` to the layer's directory): copy what they name.
+            let source = fs::canonicalize(lower).map_err(io("resolve", lower))?;
+            copy_shifted(&source, &tmp, map, &mut HashMap::new())?;
             fs::rename(&tmp, &dest).map_err(io("rename", &tmp))?;
             made = true;
         }

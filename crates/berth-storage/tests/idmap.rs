@@ -54,10 +54,17 @@ fn check(store: &ContainerStore, id: &str) {
     assert_eq!(file.mode() & 0o7777, 0o4755);
     let user = fs::metadata(merged.join("home/u/f")).unwrap();
     assert_eq!((user.uid(), user.gid()), (BASE + 1000, BASE + 1000));
-    assert!(!merged.join("gone").exists(), "the whiteout hides nothing here but is no file");
+    assert!(
+        !merged.join("gone").exists(),
+        "the whiteout hides nothing here but is no file"
+    );
     let upper = store.upper_dir(id).unwrap();
     let meta = fs::metadata(&upper).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (BASE, BASE), "upper belongs to the mapped root");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (BASE, BASE),
+        "upper belongs to the mapped root"
+    );
     fs::write(merged.join("new"), "y").unwrap();
     store.unmount(id).unwrap();
     store.remove(id).unwrap();

@@ -45,16 +45,7 @@ impl Engine {
     /// usually follows (`berth create` releases it: [`Engine::release_rootfs`]). On failure
     /// nothing is left behind.
     pub fn create(&mut self, opts: &CreateOptions) -> Result<Container, ContainerError> {
-        if opts
-            .userns
-            .as_deref()
-            .is_some_and(|u| !u.is_empty() && u != "host")
-        {
-            return Err(ContainerError::Unsupported(format!(
-                "--userns={}: user namespaces are not supported yet",
-                opts.userns.as_deref().unwrap_or_default()
-            )));
-        }
+        let userns = super::userns::plan(opts.userns.as_deref(), &opts.uidmap, &opts.gidmap)?;
         let runtime = Runtime::resolve(opts.runtime.as_deref(), &self.run_root)?;
         let image = self.images.resolve(&opts.image).map_err(|e| match e {
             ImagesError::NoSuchImage { .. } => ContainerError::NoSuchImage(opts.image.clone()),
@@ -96,7 +87,7 @@ impl Engine {
                 &mut record,
                 opts,
                 (&image, &image_config),
-                &rootfs_options,
+                (&rootfs_options, &userns),
                 &mut made_volumes,
             )
         });
@@ -146,10 +137,15 @@ impl Engine {
         record: &mut Container,
         opts: &CreateOptions,
         (image, image_config): (&berth_storage::Image, &ImageConfig),
-        rootfs_options: &RootfsOptions,
+        (rootfs_options, userns): (&RootfsOptions, &super::userns::Plan),
         made_volumes: &mut Vec<String>,
     ) -> Result<(), ContainerError> {
         let id = record.id.clone();
+        let id_map = self.userns_map(&id, userns)?;
+        let rootfs_options = &RootfsOptions {
+            idmap: id_map.clone(),
+            ..rootfs_options.clone()
+        };
         {
             // Shared: a garbage collection cannot take the image's layers meanwhile.
             let _gc = self.images.gc_lock(false)?;
@@ -157,12 +153,15 @@ impl Engine {
                 Some(top) => self.images.layers.lower_dirs(top)?,
                 None => Vec::new(),
             };
-            self.images
+            let layer = self
+                .images
                 .containers
                 .create(&id, &lowers, rootfs_options)?;
+            super::userns::report_copy(&layer);
         }
         let rootfs = self.images.containers.mount(&id)?;
         let mut run = opts.run.clone();
+        run.id_map = id_map;
         let mut config = ContainerConfig {
             stdin_open: run.stdin_open,
             tty: run.tty,

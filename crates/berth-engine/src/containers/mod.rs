@@ -18,6 +18,7 @@ mod runtime;
 pub mod start;
 pub mod stop;
 pub mod tools;
+pub mod userns;
 mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -105,6 +106,9 @@ pub enum ContainerError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// `--userns`, `--uidmap`, `--gidmap`.
+    #[error(transparent)]
+    Userns(#[from] userns::UsernsError),
     /// A flag Berth parses but cannot honour yet.
     #[error("{0}")]
     Unsupported(String),
