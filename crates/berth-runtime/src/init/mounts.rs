@@ -136,7 +136,7 @@ fn mount_one(
     let step = || format!("mount {typ} to {}", dest.display());
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]))
         .map_err(|e| fail(step(), e.to_string()))?;
-    let mut bind = opts.set.contains(MsFlags::MS_BIND) || typ == "bind";
+    let bind = opts.set.contains(MsFlags::MS_BIND) || typ == "bind";
     if typ == "cgroup" || typ == "cgroup2" {
         super::wait_for_cgroup(config, channel)?;
         return mount_cgroup(config, root, dest, &opts).map_err(|e| fail(step(), e.cause));
@@ -197,12 +197,6 @@ fn mount_one(
             )
             .step(step)?;
         }
-        // sysfs refuses a user namespace that does not own the network namespace (one the
-        // engine made): bind the host's /sys instead, with the mount's flags, as runc does.
-        Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
-            bind_sys(&target_path).step(step)?;
-            bind = true;
-        }
         other => other.step(step)?,
     }
     let needs_remount = bind && !(opts.set & !(MsFlags::MS_BIND | MsFlags::MS_REC)).is_empty();
@@ -233,17 +227,6 @@ fn mount_one(
         }
     }
     Ok(())
-}
-
-/// `/sys` bound recursively on `target` (the caller then applies the mount's flags).
-fn bind_sys(target: &str) -> nix::Result<()> {
-    mount(
-        Some("/sys"),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
 }
 
 /// A `cgroup` mount shows the container its own cgroups: the unified directory itself on pure
