@@ -128,7 +128,7 @@ fn subid_files_parse_and_a_free_range_is_found() {
     // podman's convention when it is free.
     assert_eq!(free_range(&entries), Some((2147483647, 2147483648)));
     // Taken: the largest gap above 100000 instead.
-    let taken = parse_subid("x:2147483000:1000000\ny:100000:65536\n");
+    let taken = parse_subid("x:2147483000:1000\ny:100000:65536\n");
     let (start, count) = free_range(&taken).unwrap();
     assert_eq!(start, 2147484000);
     assert_eq!(count, 4294967295 - 2147484000);
