@@ -333,7 +333,7 @@ pub fn free_range(entries: &[SubIdEntry]) -> Option<(u32, u32)> {
         at = at.max(end);
     }
     let size = best.1.min(PREFERRED.1 as u64);
-    (size >= u64::from(AUTO_SIZE)).then(|| (best.0 as u32, size as u32))
+    (size >= u64::from(AUTO_SIZE)).then_some((best.0 as u32, size as u32))
 }
 
 /// The subordinate uid and gid files.
