@@ -17,6 +17,7 @@ mod remove;
 mod runtime;
 pub mod start;
 pub mod stop;
+mod subid;
 pub mod tools;
 pub mod userns;
 mod volumes;
