@@ -34,8 +34,9 @@ use std::time::Duration;
 
 use rustix::fs::FlockOperation;
 
+use crate::idmap::{self, IdMap, IdmapError};
 use crate::mounts::{force_unmount, is_mount_root, unmount_if_mounted};
-use crate::overlay::{mount_overlay, OverlayError, Upper};
+use crate::overlay::{mount_overlay, mount_overlay_fds, OverlayError, Upper};
 use crate::quota::{self, BackingFs, QuotaError, RootfsOptions};
 
 const CONTAINERS: &str = "containers";
@@ -48,6 +49,8 @@ const IMAGE: &str = "rootfs.img";
 const IMAGE_MOUNT: &str = "fs";
 const EMPTY_LOWER: &str = "empty";
 const INCOMPLETE_SUFFIX: &str = ".incomplete";
+/// Layers copied with shifted owners, for user namespaces where idmapped mounts cannot be had.
+const MAPPED: &str = "mapped";
 /// Longest container id (docker's are 64 hex digits; names are shorter).
 pub const MAX_ID_LEN: usize = 128;
 
@@ -132,6 +135,15 @@ pub enum ContainerError {
         /// The directory kept.
         dir: PathBuf,
     },
+    /// The layers could not be made usable in the container's user namespace.
+    #[error("container {id}: {source}")]
+    Idmap {
+        /// The container.
+        id: String,
+        /// What went wrong.
+        #[source]
+        source: IdmapError,
+    },
     /// Tearing down failed; every failure is listed.
     #[error("container {id}: {what}: {}", list(errors))]
     Teardown {
@@ -179,6 +191,18 @@ pub struct ContainerLayer {
     /// How long `mkfs.ext4` took; only set on the value returned by [`ContainerStore::create`].
     #[serde(skip)]
     pub mkfs_time: Option<Duration>,
+    /// The container's user namespace maps, if it has its own: the writable layer belongs to
+    /// its root, and the lowers are idmapped (or are shifted copies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idmap: Option<IdMap>,
+    /// Whether the lowers are mounted idmapped (else, with `idmap`, `lowers` are the shifted
+    /// copies).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idmapped_lowers: bool,
+    /// Only on the value returned by [`ContainerStore::create`]: why idmapped lowers could not
+    /// be used and how long the shifted copies took (`None` time: they existed already).
+    #[serde(skip)]
+    pub copied: Option<(String, Option<Duration>)>,
 }
 
 /// Check that `id` is a safe directory name: 1 to [`MAX_ID_LEN`] characters of
@@ -262,7 +286,13 @@ impl ContainerStore {
             size: options.size,
             project: None,
             mkfs_time: None,
+            idmap: options.idmap.clone(),
+            idmapped_lowers: false,
+            copied: None,
         };
+        if let Some(map) = &options.idmap {
+            self.choose_lowers(&mut layer, map)?;
+        }
         let built = self
             .build(&tmp.path, &mut layer, xfs_quota)
             .and_then(|()| self.commit(&tmp.path, id));
@@ -334,7 +364,22 @@ impl ContainerStore {
             upper: &upper,
             work: &work,
         };
-        if let Err(source) = mount_overlay(&lowers, Some(upper), &merged) {
+        let mounted = match (&layer.idmap, layer.idmapped_lowers) {
+            (Some(map), true) => match idmap::idmapped_lowers(&lowers, map) {
+                Ok(fds) => mount_overlay_fds(&fds, Some(upper), &merged),
+                Err(source) => {
+                    if mounted_image {
+                        let _ = force_unmount(&dir.join(IMAGE_MOUNT));
+                    }
+                    return Err(ContainerError::Idmap {
+                        id: id.to_owned(),
+                        source,
+                    });
+                }
+            },
+            _ => mount_overlay(&lowers, Some(upper), &merged),
+        };
+        if let Err(source) = mounted {
             if mounted_image {
                 // Best effort; `unmount` or `remove` retries.
                 let _ = force_unmount(&dir.join(IMAGE_MOUNT));
@@ -403,6 +448,30 @@ impl ContainerStore {
         Ok(upper_and_work(&layer, &self.container_dir(id)).0)
     }
 
+    /// For a container with its own user namespace: idmapped lowers if this kernel and the
+    /// layers' filesystem allow them (tried now), else shifted copies (made once per layer and
+    /// map, reused).
+    fn choose_lowers(&self, layer: &mut ContainerLayer, map: &IdMap) -> Result<(), ContainerError> {
+        let reason = match idmap::idmap_wanted() {
+            false => format!("{} is set", idmap::FORCE_COPY_ENV),
+            true => match idmap::idmapped_lowers(&layer.lowers, map) {
+                Ok(_) => {
+                    layer.idmapped_lowers = true;
+                    return Ok(());
+                }
+                Err(e) => e.to_string(),
+            },
+        };
+        let (copies, took) = idmap::mapped_copies(&self.root.join(MAPPED), &layer.lowers, map)
+            .map_err(|source| ContainerError::Idmap {
+                id: layer.id.clone(),
+                source,
+            })?;
+        layer.lowers = copies;
+        layer.copied = Some((reason, took));
+        Ok(())
+    }
+
     fn require(&self, id: &str) -> Result<ContainerLayer, ContainerError> {
         self.get(id)?
             .ok_or_else(|| ContainerError::NotFound { id: id.to_owned() })
@@ -444,10 +513,14 @@ impl ContainerStore {
             mkdir(dir.join(EMPTY_LOWER))?;
         }
         match (layer.size, layer.project) {
-            (Some(size), None) => layer.mkfs_time = Some(make_image_layer(&id, dir, size)?),
+            (Some(size), None) => {
+                layer.mkfs_time = Some(make_image_layer(&id, dir, size, root_owner(layer))?)
+            }
             _ => {
-                mkdir(dir.join(UPPER))?;
-                mkdir(dir.join(WORK))?;
+                for name in [UPPER, WORK] {
+                    mkdir(dir.join(name))?;
+                    chown_to(&id, &dir.join(name), root_owner(layer))?;
+                }
             }
         }
         write_record(dir, layer)?;
@@ -567,7 +640,12 @@ fn check_lowers(id: &str, lowers: &[PathBuf]) -> Result<(), ContainerError> {
 
 /// Make `dir/rootfs.img` (ext4, `size` bytes), mount it on `dir/fs`, create `upper/` and
 /// `work/` in it, unmount it (which detaches the loop device). Returns mkfs's time.
-fn make_image_layer(id: &str, dir: &Path, size: u64) -> Result<Duration, ContainerError> {
+fn make_image_layer(
+    id: &str,
+    dir: &Path,
+    size: u64,
+    owner: Option<(u32, u32)>,
+) -> Result<Duration, ContainerError> {
     let image = dir.join(IMAGE);
     let target = dir.join(IMAGE_MOUNT);
     fs::create_dir(&target).map_err(io_err(id, "create", &target))?;
@@ -575,12 +653,30 @@ fn make_image_layer(id: &str, dir: &Path, size: u64) -> Result<Duration, Contain
     quota::mount_image(&image, &target).map_err(quota_err(id))?;
     let made = [UPPER, WORK].into_iter().try_for_each(|name| {
         let path = target.join(name);
-        fs::create_dir(&path).map_err(io_err(id, "create", &path))
+        fs::create_dir(&path).map_err(io_err(id, "create", &path))?;
+        chown_to(id, &path, owner)
     });
     let unmounted = unmount_if_mounted(&target).map_err(io_err(id, "unmount", &target));
     made?;
     unmounted?;
     Ok(mkfs_time)
+}
+
+/// The host uid and gid of the container's root, when it has its own user namespace.
+fn root_owner(layer: &ContainerLayer) -> Option<(u32, u32)> {
+    let map = layer.idmap.as_ref()?;
+    Some((map.host_uid(0)?, map.host_gid(0)?))
+}
+
+/// Give `path` to `owner` (the container's root), if any: overlayfs then creates the
+/// container's files as it.
+fn chown_to(id: &str, path: &Path, owner: Option<(u32, u32)>) -> Result<(), ContainerError> {
+    match owner {
+        Some((uid, gid)) => {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(io_err(id, "chown", path))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Write `dir/container.json`: tmp file, fsync, rename.

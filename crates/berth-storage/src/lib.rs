@@ -7,6 +7,7 @@
 pub mod compression;
 pub mod container;
 mod hashing;
+pub mod idmap;
 pub mod images;
 mod mounts;
 pub mod overlay;
@@ -16,6 +17,7 @@ pub mod unpack;
 
 pub use compression::{decompressed, overlapped, Chunks, Compression, Decompressed};
 pub use container::{validate_id, ContainerError, ContainerLayer, ContainerStore};
+pub use idmap::{IdMap, IdRange, IdmapError};
 pub use images::{Image, ImageLayer, ImageStore, ImageStoreError, Locked};
 pub use overlay::{mount_overlay, OverlayError, Upper};
 pub use quota::{parse_size, BackingFs, QuotaError, RootfsOptions};

@@ -50,14 +50,6 @@ pub fn mount_overlay(
     upper: Option<Upper<'_>>,
     target: &Path,
 ) -> Result<(), OverlayError> {
-    let fail = |step: String| {
-        let target = target.to_path_buf();
-        move |e: rustix::io::Errno| OverlayError::Mount {
-            target,
-            step,
-            source: e.into(),
-        }
-    };
     let lowers = lowers
         .iter()
         .map(|l| utf8(l, target))
@@ -70,8 +62,48 @@ pub fn mount_overlay(
         }
         other => other?,
     };
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
-        .map_err(fail("fsmount".into()))?;
+    attach(&fs, target)
+}
+
+/// Mount an overlay on `target` whose lowers are mounts given by fd (top-most first), e.g.
+/// idmapped detached clones of the layers (`lowerdir+` by fd: Linux 6.13+).
+pub fn mount_overlay_fds(
+    lowers: &[rustix::fd::OwnedFd],
+    upper: Option<Upper<'_>>,
+    target: &Path,
+) -> Result<(), OverlayError> {
+    let fail = |step: String| {
+        let target = target.to_path_buf();
+        move |e: rustix::io::Errno| OverlayError::Mount {
+            target,
+            step,
+            source: e.into(),
+        }
+    };
+    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(fail("fsopen".into()))?;
+    for (i, fd) in lowers.iter().enumerate() {
+        rustix::mount::fsconfig_set_fd(&fs, "lowerdir+", fd)
+            .map_err(fail(format!("lowerdir+ (fd of layer {i})")))?;
+    }
+    set_upper(&fs, upper, target)?;
+    rustix::mount::fsconfig_create(&fs).map_err(fail("create".into()))?;
+    attach(&fs, target)
+}
+
+/// Mount the created overlay context `fs` on `target`.
+fn attach(fs: &rustix::fd::OwnedFd, target: &Path) -> Result<(), OverlayError> {
+    let fail = |step: &str| {
+        let target = target.to_path_buf();
+        let step = step.to_owned();
+        move |e: rustix::io::Errno| OverlayError::Mount {
+            target,
+            step,
+            source: e.into(),
+        }
+    };
+    let mnt = rustix::mount::fsmount(fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(fail("fsmount"))?;
     rustix::mount::move_mount(
         &mnt,
         "",
@@ -79,7 +111,31 @@ pub fn mount_overlay(
         target,
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
-    .map_err(fail("move_mount".into()))
+    .map_err(fail("move_mount"))
+}
+
+fn set_upper(
+    fs: &rustix::fd::OwnedFd,
+    upper: Option<Upper<'_>>,
+    target: &Path,
+) -> Result<(), OverlayError> {
+    let fail = |step: String| {
+        let target = target.to_path_buf();
+        move |e: rustix::io::Errno| OverlayError::Mount {
+            target,
+            step,
+            source: e.into(),
+        }
+    };
+    if let Some(Upper { upper, work }) = upper {
+        let up = utf8(upper, target)?;
+        rustix::mount::fsconfig_set_string(fs, "upperdir", up)
+            .map_err(fail(format!("upperdir {up}")))?;
+        let wk = utf8(work, target)?;
+        rustix::mount::fsconfig_set_string(fs, "workdir", wk)
+            .map_err(fail(format!("workdir {wk}")))?;
+    }
+    Ok(())
 }
 
 /// An overlay filesystem context with the lower directories (one `lowerdir+` each, or one
@@ -119,14 +175,7 @@ fn configure(
         rustix::mount::fsconfig_set_string(&fs, "lowerdir", value.as_str())
             .map_err(fail(format!("lowerdir {value}")))?;
     }
-    if let Some(Upper { upper, work }) = upper {
-        let up = utf8(upper, target)?;
-        rustix::mount::fsconfig_set_string(&fs, "upperdir", up)
-            .map_err(fail(format!("upperdir {up}")))?;
-        let wk = utf8(work, target)?;
-        rustix::mount::fsconfig_set_string(&fs, "workdir", wk)
-            .map_err(fail(format!("workdir {wk}")))?;
-    }
+    set_upper(&fs, upper, target)?;
     rustix::mount::fsconfig_create(&fs).map_err(fail("create".into()))?;
     Ok(fs)
 }

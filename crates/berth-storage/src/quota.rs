@@ -141,6 +141,9 @@ fn io_err(step: &'static str, path: &Path) -> impl FnOnce(io::Error) -> QuotaErr
 pub struct RootfsOptions {
     /// Upper bound of the writable layer, in bytes.
     pub size: Option<u64>,
+    /// The container's user namespace maps, if it has its own (set by the engine, not by
+    /// `--storage-opt`).
+    pub idmap: Option<crate::idmap::IdMap>,
 }
 
 impl RootfsOptions {

@@ -361,7 +361,10 @@ fn bad_sizes_and_failed_creations_leave_nothing() {
     let scratch = Scratch::new();
     let store = ContainerStore::open(&scratch.root).unwrap();
     // Past the parser, mkfs.ext4 refuses a 1-byte image: nothing may stay behind.
-    let tiny = RootfsOptions { size: Some(1) };
+    let tiny = RootfsOptions {
+        size: Some(1),
+        ..RootfsOptions::default()
+    };
     let err = store.create("tiny", &[], &tiny).unwrap_err();
     assert!(
         matches!(

@@ -4,6 +4,7 @@
 
 pub mod loopdev;
 pub mod projquota;
+pub mod userns;
 
 use std::ffi::CStr;
 use std::io;
@@ -503,6 +504,25 @@ pub mod mount_attr {
 
 /// `mount_setattr(fd, "", AT_EMPTY_PATH | flags, {set, clr})` on the mount that `fd` refers to.
 pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) -> io::Result<()> {
+    mount_setattr_full(fd, recursive, set, clear, None)
+}
+
+/// `mount_setattr` setting `set` (non-recursively), with `userns` for `MOUNT_ATTR_IDMAP`.
+pub(crate) fn mount_setattr_with_userns(
+    fd: BorrowedFd<'_>,
+    set: u64,
+    userns: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    mount_setattr_full(fd, false, set, 0, userns)
+}
+
+fn mount_setattr_full(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    userns: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         set: u64,
@@ -514,7 +534,7 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) 
         set,
         clr: clear,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |u| u.as_raw_fd() as u64),
     };
     let mut flags = libc::AT_EMPTY_PATH as u32;
     if recursive {

@@ -47,16 +47,7 @@ impl Engine {
     pub fn create(&mut self, opts: &CreateOptions) -> Result<Container, ContainerError> {
         let rootless_opts = crate::rootless::create::check_create(opts)?;
         let opts: &CreateOptions = &rootless_opts;
-        if opts
-            .userns
-            .as_deref()
-            .is_some_and(|u| !u.is_empty() && u != "host")
-        {
-            return Err(ContainerError::Unsupported(format!(
-                "--userns={}: user namespaces are not supported yet",
-                opts.userns.as_deref().unwrap_or_default()
-            )));
-        }
+        let userns = super::userns::plan(opts.userns.as_deref(), &opts.uidmap, &opts.gidmap)?;
         let runtime = Runtime::resolve(opts.runtime.as_deref(), &self.run_root)?;
         let image = self.images.resolve(&opts.image).map_err(|e| match e {
             ImagesError::NoSuchImage { .. } => ContainerError::NoSuchImage(opts.image.clone()),
@@ -98,7 +89,7 @@ impl Engine {
                 &mut record,
                 opts,
                 (&image, &image_config),
-                &rootfs_options,
+                (&rootfs_options, &userns),
                 &mut made_volumes,
             )
         });
@@ -148,10 +139,15 @@ impl Engine {
         record: &mut Container,
         opts: &CreateOptions,
         (image, image_config): (&berth_storage::Image, &ImageConfig),
-        rootfs_options: &RootfsOptions,
+        (rootfs_options, userns): (&RootfsOptions, &super::userns::Plan),
         made_volumes: &mut Vec<String>,
     ) -> Result<(), ContainerError> {
         let id = record.id.clone();
+        let id_map = self.userns_map(&id, userns)?;
+        let rootfs_options = &RootfsOptions {
+            idmap: id_map.clone(),
+            ..rootfs_options.clone()
+        };
         {
             // Shared: a garbage collection cannot take the image's layers meanwhile.
             let _gc = self.images.gc_lock(false)?;
@@ -159,12 +155,15 @@ impl Engine {
                 Some(top) => self.images.layers.lower_dirs(top)?,
                 None => Vec::new(),
             };
-            self.images
+            let layer = self
+                .images
                 .containers
                 .create(&id, &lowers, rootfs_options)?;
+            super::userns::report_copy(&layer);
         }
         let rootfs = self.images.containers.mount(&id)?;
         let mut run = opts.run.clone();
+        run.id_map = id_map;
         let mut config = ContainerConfig {
             stdin_open: run.stdin_open,
             tty: run.tty,

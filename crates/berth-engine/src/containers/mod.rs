@@ -17,7 +17,9 @@ mod remove;
 mod runtime;
 pub mod start;
 pub mod stop;
+mod subid;
 pub mod tools;
+pub mod userns;
 mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -105,6 +107,9 @@ pub enum ContainerError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// `--userns`, `--uidmap`, `--gidmap`.
+    #[error(transparent)]
+    Userns(#[from] userns::UsernsError),
     /// A flag Berth parses but cannot honour yet.
     #[error("{0}")]
     Unsupported(String),

@@ -44,8 +44,12 @@ pub struct CreateOptions {
     pub uts: String,
     /// Network flags carried for the network engine (issue 6).
     pub net: NetworkFlags,
-    /// `--userns`.
+    /// `--userns`: host, auto[:size=N], keep-id (see [`super::userns`]).
     pub userns: Option<String>,
+    /// `--uidmap CONTAINER:HOST:SIZE`, repeatable.
+    pub uidmap: Vec<String>,
+    /// `--gidmap CONTAINER:HOST:SIZE`, repeatable.
+    pub gidmap: Vec<String>,
     /// `--group-add`, resolved in the image when the spec is made.
     pub group_add: Vec<String>,
     /// `--rm`.

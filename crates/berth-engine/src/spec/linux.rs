@@ -17,6 +17,10 @@ use super::{resources, SpecError};
 pub fn linux(opts: &RunOptions, caps: &[String]) -> Result<Linux, SpecError> {
     let mut linux = LinuxBuilder::default().build()?;
     linux.set_namespaces(Some(namespaces(opts)));
+    if let Some(map) = &opts.id_map {
+        linux.set_uid_mappings(Some(id_mappings(&map.uids)?));
+        linux.set_gid_mappings(Some(id_mappings(&map.gids)?));
+    }
     let (devices, rules) = devices(opts);
     linux.set_devices(Some(devices));
     let mut res = resources::linux_resources(&opts.resources)?;
@@ -67,7 +71,24 @@ fn seccomp(opts: &RunOptions, caps: &[String]) -> Result<Option<LinuxSeccomp>, S
     Ok(profile.convert(&Target::host(caps)?)?)
 }
 
-/// docker's order: mount, network, uts, pid, ipc, then cgroup (private on cgroup v2 only).
+/// The spec's `uidMappings` or `gidMappings`.
+fn id_mappings(
+    ranges: &[berth_storage::IdRange],
+) -> Result<Vec<oci_spec::runtime::LinuxIdMapping>, SpecError> {
+    ranges
+        .iter()
+        .map(|r| {
+            Ok(oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(r.container)
+                .host_id(r.host)
+                .size(r.size)
+                .build()?)
+        })
+        .collect()
+}
+
+/// docker's order: mount, network, uts, pid, ipc, then cgroup (private on cgroup v2 only),
+/// then user when the container has its own (`--userns`).
 fn namespaces(opts: &RunOptions) -> Vec<LinuxNamespace> {
     let private = NamespaceMode::Private;
     let cgroup = if opts.cgroup_v2 {
@@ -84,6 +105,11 @@ fn namespaces(opts: &RunOptions) -> Vec<LinuxNamespace> {
         (LinuxNamespaceType::Cgroup, cgroup),
     ]
     .into_iter()
+    .chain(
+        opts.id_map
+            .is_some()
+            .then_some((LinuxNamespaceType::User, &private)),
+    )
     .filter_map(|(typ, mode)| {
         let mut ns = LinuxNamespace::default();
         ns.set_typ(typ);

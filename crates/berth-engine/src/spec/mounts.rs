@@ -22,6 +22,9 @@ pub fn mounts(opts: &RunOptions) -> Vec<Mount> {
             || (user_dev && d.destination().starts_with("/dev/"))
     };
     all.retain(|d| !replaced(d));
+    if opts.id_map.is_some() && opts.network != NamespaceMode::Private {
+        all.iter_mut().for_each(sysfs_as_bind);
+    }
     if opts.read_only {
         all.iter_mut().for_each(add_read_only);
     }
@@ -30,6 +33,22 @@ pub fn mounts(opts: &RunOptions) -> Vec<Mount> {
         all.push(init);
     }
     all
+}
+
+/// In a user namespace that does not own the network namespace (the engine makes it, or it is
+/// another container's or the host's), the kernel refuses to mount sysfs: the host's /sys is
+/// bound instead, read-only, as podman does.
+fn sysfs_as_bind(m: &mut Mount) {
+    if m.typ().as_deref() != Some("sysfs") {
+        return;
+    }
+    m.set_typ(Some("bind".to_owned()));
+    m.set_source(Some("/sys".into()));
+    m.set_options(Some(
+        ["rprivate", "nosuid", "noexec", "nodev", "ro", "rbind"]
+            .map(str::to_owned)
+            .to_vec(),
+    ));
 }
 
 fn add_read_only(m: &mut Mount) {

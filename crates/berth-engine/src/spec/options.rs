@@ -86,6 +86,9 @@ pub struct RunOptions {
     pub uts: NamespaceMode,
     /// Whether the host runs cgroup v2 (docker: private cgroupns on v2, host on v1).
     pub cgroup_v2: bool,
+    /// `--userns` other than host, `--uidmap`/`--gidmap`: a private user namespace with
+    /// these maps.
+    pub id_map: Option<berth_storage::IdMap>,
 }
 
 /// A namespace: new (the default), the host's, or joined by path.

@@ -59,6 +59,14 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (network_id, ip4),
         UNIQUE (network_id, ip6)
     ) STRICT;",
+    // 4: each `--userns=auto` container's host id ranges, held while the container exists
+    // (chosen and written in one transaction; see containers/userns.rs).
+    "CREATE TABLE userns_ranges (
+        container_id TEXT PRIMARY KEY NOT NULL REFERENCES containers (id) ON DELETE CASCADE,
+        uid_start    INTEGER NOT NULL UNIQUE CHECK (uid_start >= 0),
+        gid_start    INTEGER NOT NULL UNIQUE CHECK (gid_start >= 0),
+        size         INTEGER NOT NULL CHECK (size > 0)
+    ) STRICT;",
 ];
 
 /// Why the schema could not be brought up to date.

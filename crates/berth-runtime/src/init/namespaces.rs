@@ -218,14 +218,37 @@ fn time_offsets(spec: &Spec) -> Result<Vec<String>, PlanError> {
     Ok(lines)
 }
 
+/// Join `joins` (user first, mount last), as runc does: a namespace the caller may not join
+/// before the user namespace (one that namespace owns, when the caller is not root on the
+/// host) is retried after it; one it may not join after it (the host-owned network namespace
+/// of a container with its own user namespace) is joined before it.
+fn join_all(joins: &[(CloneFlags, OwnedFd)]) -> Result<(), StepError> {
+    let join = |(flag, fd): &(CloneFlags, OwnedFd)| nix::sched::setns(fd.as_fd(), *flag);
+    let step = |flag: CloneFlags| move || format!("join {} namespace", flag_name(flag));
+    let (user, others): (Vec<_>, Vec<_>) = joins
+        .iter()
+        .partition(|(flag, _)| *flag == CloneFlags::CLONE_NEWUSER);
+    let mut later = Vec::new();
+    for ns in others.iter().filter(|_| !user.is_empty()) {
+        match join(ns) {
+            Err(nix::errno::Errno::EPERM) => later.push(*ns),
+            other => other.step(step(ns.0))?,
+        }
+    }
+    if user.is_empty() {
+        later = others;
+    }
+    for ns in user.iter().chain(later.iter()) {
+        join(ns).step(step(ns.0))?;
+    }
+    Ok(())
+}
+
 /// Child side: wait for the parent's go, then join, unshare and fork as planned.
 pub(super) fn enter(config: &mut Config<'_>, channel: &Channel) -> Result<(), StepError> {
     crate::sync::expect(channel, Msg::Go).map_err(|e| fail("wait for parent", e.to_string()))?;
     let plan = &config.plan;
-    for (flag, fd) in &plan.join {
-        nix::sched::setns(fd.as_fd(), *flag)
-            .step(|| format!("join {} namespace", flag_name(*flag)))?;
-    }
+    join_all(&plan.join)?;
     if plan.unshare_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).step(|| "unshare user namespace".into())?;
         channel

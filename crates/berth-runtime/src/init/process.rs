@@ -12,9 +12,13 @@ use oci_spec::runtime::{PosixRlimitType, Process};
 use super::exec::Prepared;
 use super::{caps, fail, Config, Step, StepError};
 
-/// Write /proc/self/oom_score_adj.
+/// Write /proc/self/oom_score_adj, unless it already has that value: in a new user namespace
+/// the file is not writable (the container's root does not own it), and the usual 0 is
+/// inherited anyway.
 pub fn set_oom_score_adj(process: &Process) -> Result<(), StepError> {
-    if let Some(score) = process.oom_score_adj() {
+    let current = std::fs::read_to_string("/proc/self/oom_score_adj").ok();
+    let current = current.and_then(|c| c.trim().parse::<i32>().ok());
+    if let Some(score) = process.oom_score_adj().filter(|s| Some(*s) != current) {
         std::fs::write("/proc/self/oom_score_adj", score.to_string())
             .step(|| format!("set oom_score_adj to {score}"))?;
     }

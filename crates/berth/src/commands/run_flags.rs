@@ -192,6 +192,12 @@ pub struct RunFlags {
     /// User namespace to use
     #[arg(long, value_name = "string")]
     pub userns: Option<String>,
+    /// UID map for the user namespace (CONTAINER:HOST:SIZE)
+    #[arg(long, value_name = "string")]
+    pub uidmap: Vec<String>,
+    /// GID map for the user namespace (CONTAINER:HOST:SIZE)
+    #[arg(long, value_name = "string")]
+    pub gidmap: Vec<String>,
     /// Add additional groups to join
     #[arg(long = "group-add", value_name = "list")]
     pub group_add: Vec<String>,
@@ -796,6 +802,8 @@ fn create_options_with(
             mac_address: flags.mac_address.clone(),
         },
         userns: flags.userns.clone(),
+        uidmap: flags.uidmap.clone(),
+        gidmap: flags.gidmap.clone(),
         group_add: flags.group_add.clone(),
         auto_remove: flags.rm,
         init: flags.init_choice(),
