@@ -546,3 +546,51 @@ fn other_runtimes_run_a_userns_container() {
         assert_ne!(first_range(lines[1]).0, 0, "{runtime}: {text}");
     }
 }
+
+#[test]
+fn concurrent_creations_get_disjoint_ranges() {
+    let b = setup!();
+    if !have("sqlite3") {
+        skip!("needs the sqlite3 tool to read the ranges");
+    }
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let name = format!("par{i}");
+                let b = &b;
+                s.spawn(move || b.run(&["create", "--name", &name, "--userns=auto", "bb", "true"]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in &outs {
+        assert!(out.status.success(), "{}", describe(out));
+    }
+    let db = b.path("data").join("berth.db");
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT uid_start, gid_start, size FROM userns_ranges ORDER BY uid_start")
+        .output()
+        .unwrap();
+    let rows: Vec<Vec<u64>> = stdout(&out)
+        .lines()
+        .map(|l| l.split('|').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for pair in rows.windows(2) {
+        assert!(
+            pair[0][0] + pair[0][2] <= pair[1][0],
+            "uid ranges overlap: {rows:?}"
+        );
+    }
+    let mut gids: Vec<u64> = rows.iter().map(|r| r[1]).collect();
+    gids.sort();
+    gids.dedup();
+    assert_eq!(gids.len(), 4, "{rows:?}");
+    b.ok(&["rm", "par0", "par1", "par2", "par3"]);
+    assert_eq!(
+        rusqlite_count(&b.path("data")),
+        Some(0),
+        "rm released them all"
+    );
+}
