@@ -164,6 +164,9 @@ impl Engine {
         let rootfs = self.images.containers.mount(&id)?;
         let mut run = opts.run.clone();
         run.id_map = id_map;
+        if run.user.is_none() {
+            run.user = userns.default_user();
+        }
         let mut config = ContainerConfig {
             stdin_open: run.stdin_open,
             tty: run.tty,

@@ -339,6 +339,8 @@ mod tests;
 #[derive(Debug, Clone)]
 pub struct Plan {
     mode: Mode,
+    /// keep-id: the user the process runs as unless `-u` says otherwise (podman's rule).
+    keep_user: Option<(u32, u32)>,
     pools: (Vec<SubIdEntry>, Vec<SubIdEntry>),
     subuid: PathBuf,
 }
@@ -352,8 +354,13 @@ pub fn plan(
     let (subuid, subgid) = subid_files();
     let mut mode = parse(userns, uidmap, gidmap)?;
     let mut pools = (Vec::new(), Vec::new());
+    let mut keep_user = None;
     match &mode {
-        Mode::KeepId { uid, gid } => mode = Mode::Maps(keep_id(*uid, *gid)?),
+        Mode::KeepId { uid, gid } => {
+            let (map, user) = keep_id(*uid, *gid)?;
+            mode = Mode::Maps(map);
+            keep_user = Some(user);
+        }
         Mode::Auto(size) => {
             pools = (berth_entries(&subuid)?, berth_entries(&subgid)?);
             for (pool, path) in [(&pools.0, &subuid), (&pools.1, &subgid)] {
@@ -370,6 +377,7 @@ pub fn plan(
     }
     Ok(Plan {
         mode,
+        keep_user,
         pools,
         subuid,
     })
@@ -377,7 +385,7 @@ pub fn plan(
 
 /// keep-id from the engine's own maps: refused in the initial user namespace, as podman
 /// refuses it when rootful.
-fn keep_id(uid: Option<u32>, gid: Option<u32>) -> Result<IdMap, UsernsError> {
+fn keep_id(uid: Option<u32>, gid: Option<u32>) -> Result<(IdMap, (u32, u32)), UsernsError> {
     let read = |file: &str| {
         let path = PathBuf::from(format!("/proc/self/{file}"));
         fs::read_to_string(&path)
@@ -400,10 +408,17 @@ fn keep_id(uid: Option<u32>, gid: Option<u32>) -> Result<IdMap, UsernsError> {
     let keep_uid = uid.or(user(&outer_uids)).unwrap_or(0);
     let keep_gid = gid.or(user(&outer_gids)).unwrap_or(0);
     match (keep_id_ranges(&outer_uids, keep_uid), keep_id_ranges(&outer_gids, keep_gid)) {
-        (Some(uids), Some(gids)) => Ok(IdMap { uids, gids }),
+        (Some(uids), Some(gids)) => Ok((IdMap { uids, gids }, (keep_uid, keep_gid))),
         _ => Err(invalid(format!(
             "--userns=keep-id: uid {keep_uid} or gid {keep_gid} is outside the ids this user namespace has"
         ))),
+    }
+}
+
+impl Plan {
+    /// `-u` for a container that gives none: keep-id runs it as the kept user.
+    pub fn default_user(&self) -> Option<String> {
+        self.keep_user.map(|(uid, gid)| format!("{uid}:{gid}"))
     }
 }
 
