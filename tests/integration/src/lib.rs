@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::Value;
 
 pub mod net;
+pub mod user;
 
 /// Skip the current test with a reason (printed, so a skip is never silent).
 #[macro_export]

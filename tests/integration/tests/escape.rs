@@ -1,5 +1,6 @@
-//! Container-escape attempts, as root on the real kernel: each test runs an attack inside a
-//! DEFAULT container (`berth run --rm bb ...`) and asserts that it is refused and that the host
+//! Container-escape attempts on the real kernel, each run twice: by root (`NAME`) and by an
+//! unprivileged user the test creates, with rootless berth (`NAME::rootless`). Each test runs an
+//! attack inside a DEFAULT container (`berth run --rm bb ...`) and asserts that it is refused and that the host
 //! did not change; where it is cheap and harmless, the same attempt with the relevant
 //! `--cap-add` / `--device` / `--security-opt` succeeds, so the test proves the wall and not a
 //! broken tool. Known CVEs of runc are replayed against berth (CVE-2019-5736, CVE-2021-30465,
@@ -19,10 +20,12 @@
 //! domain name, boot id and clock were left alone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::SystemTime;
 
+use berth_integration_tests::user::TestUser;
 use berth_integration_tests::{bin_dir, have, is_root, need_root, skip, wait_until};
 
 /// The helper's source: `esc euid | keyctl | rawsock | ptrace PID` prints `ok` (or the euid)
@@ -89,14 +92,29 @@ struct Berth {
     started: SystemTime,
     /// Host paths the test made outside its tempdir (removed on drop).
     scratch: Vec<PathBuf>,
+    /// Rootless: the unprivileged user every berth command runs as.
+    user: Option<TestUser>,
 }
 
 impl Berth {
-    fn new() -> Berth {
+    /// A private berth run by root, or (`user`) by that unprivileged user: rootless.
+    fn new(user: Option<TestUser>) -> Berth {
         let dir = tempfile::Builder::new()
             .prefix("besc")
             .tempdir_in("/tmp")
             .unwrap();
+        if let Some(user) = &user {
+            let st = Command::new("chmod")
+                .arg("755")
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(st.success());
+            for sub in ["data", "run"] {
+                std::fs::create_dir(dir.path().join(sub)).unwrap();
+                user.chown(&dir.path().join(sub));
+            }
+        }
         let bridge = format!("bx{}", std::process::id());
         let mut b = Berth {
             dir,
@@ -106,6 +124,7 @@ impl Berth {
             host: HostIdentity::now(),
             started: SystemTime::now(),
             scratch: Vec::new(),
+            user,
         };
         let rootfs = b.rootfs();
         busybox_rootfs(&rootfs);
@@ -148,6 +167,8 @@ impl Berth {
             .output()
             .unwrap();
         assert!(out.status.success(), "tar: {}", describe(&out));
+        let st = Command::new("chmod").arg("644").arg(&tar).status().unwrap();
+        assert!(st.success());
         self.ok(&["import", tar.to_str().unwrap(), name]);
     }
 
@@ -179,14 +200,24 @@ impl Berth {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin_dir().join("berth"));
+        let berth = bin_dir().join("berth");
+        let mut env: Vec<(String, OsString)> = vec![
+            ("BERTH_BRIDGE".into(), self.bridge.clone().into()),
+            ("BERTH_BRIDGE_SUBNET".into(), private_subnet().into()),
+        ];
+        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone().into())));
+        let mut cmd = match &self.user {
+            Some(user) => user.command(&berth, &env),
+            None => {
+                let mut cmd = Command::new(&berth);
+                cmd.envs(env);
+                cmd
+            }
+        };
         cmd.arg("--root")
             .arg(self.data())
             .arg("--runroot")
             .arg(self.dir.path().join("run"))
-            .env("BERTH_BRIDGE", &self.bridge)
-            .env("BERTH_BRIDGE_SUBNET", private_subnet())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(args)
             .stdin(Stdio::null());
         cmd
@@ -214,11 +245,21 @@ impl Berth {
     /// A unique host directory outside the tempdir (so it is not under the container's data
     /// root), removed on drop.
     fn host_dir(&mut self, tag: &str) -> PathBuf {
-        let d = PathBuf::from(format!("/tmp/berth-escape-{tag}-{}", std::process::id()));
+        // Unique per Berth: a test's root and rootless runs share the process.
+        let unique = self.dir.path().file_name().unwrap().to_string_lossy();
+        let d = PathBuf::from(format!("/tmp/berth-escape-{tag}-{unique}"));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
+        if let Some(user) = &self.user {
+            user.chown(&d);
+        }
         self.scratch.push(d.clone());
         d
+    }
+
+    /// Whether berth runs rootless here (as the test's unprivileged user).
+    fn rootless(&self) -> bool {
+        self.user.is_some()
     }
 
     /// Skip-worthy: the helper could not be built.
@@ -238,6 +279,9 @@ impl Drop for Berth {
     fn drop(&mut self) {
         for id in self.ids_quiet() {
             let _ = self.run(&["rm", "-f", "-v", &id]);
+        }
+        if let Some(user) = &self.user {
+            user.kill_all();
         }
         let root = self.dir.path().to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -371,8 +415,40 @@ macro_rules! setup {
         if let Some(reason) = skip_reason() {
             skip!("{reason}");
         }
-        Berth::new()
+        Berth::new(None)
     }};
+    (rootless) => {{
+        need_root!();
+        if let Some(reason) = skip_reason() {
+            skip!("{reason}");
+        }
+        if let Some(reason) = berth_integration_tests::user::unusable() {
+            skip!("{reason}");
+        }
+        Berth::new(Some(TestUser::new("besc")))
+    }};
+}
+
+/// An escape test, run twice: as root (`NAME`) and by an unprivileged user with rootless
+/// berth (`NAME::rootless`). The attempt must fail both ways.
+macro_rules! escape_test {
+    (fn $name:ident($b:pat) $body:block) => {
+        #[test]
+        fn $name() {
+            let $b = setup!();
+            $body
+        }
+
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn rootless() {
+                let $b = setup!(rootless);
+                $body
+            }
+        }
+    };
 }
 
 /// `(major, minor)` of the first block device in /sys/block (not ram/zram) whose /dev node the
@@ -407,9 +483,8 @@ fn sha256(path: &Path) -> String {
 
 // ---- /proc and /sys ----
 
-#[test]
-fn proc_sysrq_trigger_is_not_writable() {
-    let b = setup!();
+escape_test! {
+fn proc_sysrq_trigger_is_not_writable(b) {
     if !Path::new("/proc/sysrq-trigger").exists() {
         skip!("this kernel has no /proc/sysrq-trigger (built without CONFIG_MAGIC_SYSRQ)");
     }
@@ -433,10 +508,10 @@ fn proc_sysrq_trigger_is_not_writable() {
         describe(&out)
     );
 }
+}
 
-#[test]
-fn proc_sys_is_read_only() {
-    let b = setup!();
+escape_test! {
+fn proc_sys_is_read_only(b) {
     let host_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     // Writing back the value read: nothing changes even if the write goes through.
     let rewrite = "v=$(cat /proc/sys/kernel/printk_ratelimit) && \
@@ -466,21 +541,24 @@ fn proc_sys_is_read_only() {
         "the host's hostname changed"
     );
     // Control (see the note on controls): with CAP_SYS_ADMIN the read-only /proc/sys can be
-    // unmounted, and then the same write goes through.
+    // unmounted, and then the same write goes through. Rootless, the user namespace is a
+    // second wall: the kernel's knobs stay closed even then.
     let out = b.sh(
         &["--cap-add", "SYS_ADMIN"],
         &format!("umount /proc/sys && {rewrite}true"),
     );
-    assert!(
+    assert_eq!(
         stdout(&out).contains("WROTE-RATELIMIT"),
-        "control: even without its read-only mount /proc/sys is not writable: {}",
+        !b.rootless(),
+        "with CAP_SYS_ADMIN and /proc/sys unmounted (rootless: {}): {}",
+        b.rootless(),
         describe(&out)
     );
 }
+}
 
-#[test]
-fn sys_is_read_only() {
-    let b = setup!();
+escape_test! {
+fn sys_is_read_only(b) {
     let knob = "/sys/kernel/rcu_expedited";
     if !Path::new(knob).exists() {
         skip!("the host has no {knob} to try");
@@ -504,24 +582,26 @@ fn sys_is_read_only() {
         "/sys is not mounted read-only: {sys}"
     );
     // Control (see the note on controls): CAP_SYS_ADMIN remounts /sys read-write, then the
-    // same write works.
+    // same write works. Rootless, the user namespace still refuses the remount and the write.
     let out = b.sh(
         &["--cap-add", "SYS_ADMIN"],
         &format!("mount -o remount,rw /sys && {script}"),
     );
-    assert!(
+    assert_eq!(
         stdout(&out).contains("WROTE"),
-        "control: even remounted read-write {knob} is not writable: {}",
+        !b.rootless(),
+        "with CAP_SYS_ADMIN, {knob} after a remount (rootless: {}): {}",
+        b.rootless(),
         describe(&out)
     );
     assert_eq!(std::fs::read_to_string(knob).unwrap(), before);
 }
+}
 
 // ---- mounts, modules, raw sockets ----
 
-#[test]
-fn mount_and_umount_are_refused() {
-    let b = setup!();
+escape_test! {
+fn mount_and_umount_are_refused(b) {
     let script = "mount -t tmpfs none /mnt && echo MOUNTED; \
                   umount /etc/hostname && echo UNMOUNTED-HOSTNAME; \
                   umount /proc && echo UNMOUNTED-PROC; true";
@@ -544,10 +624,10 @@ fn mount_and_umount_are_refused() {
         describe(&out)
     );
 }
+}
 
-#[test]
-fn kernel_modules_cannot_be_loaded() {
-    let b = setup!();
+escape_test! {
+fn kernel_modules_cannot_be_loaded(b) {
     // 64 zero bytes are no module: even a kernel that took the call would refuse the image.
     let script = "head -c 64 /dev/zero > /tmp/x.ko; insmod /tmp/x.ko; echo rc=$?; \
                   modprobe escape_no_such_module; echo rc=$?";
@@ -582,10 +662,10 @@ fn kernel_modules_cannot_be_loaded() {
         describe(&out)
     );
 }
+}
 
-#[test]
-fn raw_sockets_need_net_raw() {
-    let b = setup!();
+escape_test! {
+fn raw_sockets_need_net_raw(b) {
     let ping = "ping -c 1 -W 5 127.0.0.1 >/dev/null 2>&1; echo ping=$?";
     let with_helper = if b.helper {
         format!("{ping}; /bin/esc rawsock")
@@ -634,12 +714,12 @@ fn raw_sockets_need_net_raw() {
         );
     }
 }
+}
 
 // ---- host processes, keys, namespaces, reboot, clock ----
 
-#[test]
-fn host_processes_are_out_of_reach() {
-    let mut b = setup!();
+escape_test! {
+fn host_processes_are_out_of_reach(mut b) {
     let host = b.host_dir("proc");
     std::fs::write(host.join("marker"), "host-secret\n").unwrap();
     let me = std::process::id();
@@ -693,10 +773,10 @@ fn host_processes_are_out_of_reach() {
         .unwrap_or(usize::MAX);
     assert!(pids < 10, "the container sees {pids} processes: {text}");
 }
+}
 
-#[test]
-fn another_containers_files_are_unreachable_through_proc() {
-    let b = setup!();
+escape_test! {
+fn another_containers_files_are_unreachable_through_proc(b) {
     let secret = format!("secret-{}", std::process::id());
     let a = format!("esc-a-{}", std::process::id());
     b.ok(&[
@@ -739,10 +819,10 @@ fn another_containers_files_are_unreachable_through_proc() {
     );
     b.ok(&["rm", "-f", &a]);
 }
+}
 
-#[test]
-fn keyctl_is_refused() {
-    let b = setup!();
+escape_test! {
+fn keyctl_is_refused(b) {
     if let Some(why) = b.need_helper() {
         skip!("{why}");
     }
@@ -763,10 +843,10 @@ fn keyctl_is_refused() {
         describe(&out)
     );
 }
+}
 
-#[test]
-fn unshare_of_a_user_namespace_is_refused() {
-    let b = setup!();
+escape_test! {
+fn unshare_of_a_user_namespace_is_refused(b) {
     let script = "unshare -U true; echo rc=$?";
     let out = b.sh(&[], script);
     assert!(
@@ -782,10 +862,10 @@ fn unshare_of_a_user_namespace_is_refused() {
         describe(&out)
     );
 }
+}
 
-#[test]
-fn reboot_is_refused_and_the_host_stays_up() {
-    let b = setup!();
+escape_test! {
+fn reboot_is_refused_and_the_host_stays_up(b) {
     // Before anything that could reboot: the container has its own pid namespace (where even a
     // successful reboot(2) only ends the container) and no CAP_SYS_BOOT.
     let out = b.sh(
@@ -821,10 +901,10 @@ fn reboot_is_refused_and_the_host_stays_up() {
     // No positive control: with CAP_SYS_BOOT the call would kill the container's init (pid
     // namespace) at best, and nothing here is worth risking the host for.
 }
+}
 
-#[test]
-fn the_clock_cannot_be_set() {
-    let b = setup!();
+escape_test! {
+fn the_clock_cannot_be_set(b) {
     let before = SystemTime::now();
     // busybox `date -s` prints the date it was given and exits 0 even when settimeofday fails:
     // read the clock back instead.
@@ -846,12 +926,12 @@ fn the_clock_cannot_be_set() {
     assert!(after >= before, "the host's clock went back");
     // No positive control: with CAP_SYS_TIME the container would set the host's clock.
 }
+}
 
 // ---- devices ----
 
-#[test]
-fn device_nodes_outside_the_allow_list_cannot_be_opened() {
-    let b = setup!();
+escape_test! {
+fn device_nodes_outside_the_allow_list_cannot_be_opened(b) {
     let disk = host_disk();
     let disk_part = disk
         .map(|(maj, min)| {
@@ -876,6 +956,10 @@ fn device_nodes_outside_the_allow_list_cannot_be_opened() {
         );
     }
     match disk {
+        Some(_) if b.rootless() => eprintln!(
+            "note: rootless, the --device control is not run: the user cannot open the \
+             host's disk outside a container either"
+        ),
         Some(_) => {
             // Control: the same node handed in with --device opens.
             let (maj, min) = disk.unwrap_or_default();
@@ -897,12 +981,12 @@ fn device_nodes_outside_the_allow_list_cannot_be_opened() {
         ),
     }
 }
+}
 
 // ---- CVEs of runc ----
 
-#[test]
-fn cve_2019_5736_host_binaries_cannot_be_overwritten_from_inside() {
-    let mut b = setup!();
+escape_test! {
+fn cve_2019_5736_host_binaries_cannot_be_overwritten_from_inside(mut b) {
     // The attack targets whatever binaries berth runs: give it private copies of the runtime
     // and of init (berth-init is bind-mounted into every default container as its pid 1), so a
     // failure cannot damage the shared build.
@@ -976,10 +1060,10 @@ fn cve_2019_5736_host_binaries_cannot_be_overwritten_from_inside() {
         assert_eq!(&sha256(path), before, "{} was modified", path.display());
     }
 }
+}
 
-#[test]
-fn cve_2021_30465_mount_destination_symlinks_stay_in_the_rootfs() {
-    let mut b = setup!();
+escape_test! {
+fn cve_2021_30465_mount_destination_symlinks_stay_in_the_rootfs(mut b) {
     let host = b.host_dir("30465-host");
     let src = b.host_dir("30465-src");
     let shared = b.host_dir("30465-shared");
@@ -1089,6 +1173,7 @@ fn cve_2021_30465_mount_destination_symlinks_stay_in_the_rootfs() {
     b.ok(&["rm", "-f", &name]);
     host_untouched("end");
 }
+}
 
 /// `berth ARGS` through a shell that first opens the host directory `dir` as fds 3..9 (not
 /// close-on-exec), as a careless caller would pass them.
@@ -1109,9 +1194,8 @@ fn with_host_fds(b: &Berth, dir: &Path, args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-#[test]
-fn cve_2024_21626_workdir_through_an_inherited_fd_stays_inside() {
-    let mut b = setup!();
+escape_test! {
+fn cve_2024_21626_workdir_through_an_inherited_fd_stays_inside(mut b) {
     let host = b.host_dir("21626");
     std::fs::write(host.join("cwd-marker"), "host-cwd\n").unwrap();
     let rel = host.strip_prefix("/").unwrap().to_str().unwrap().to_owned();
@@ -1189,12 +1273,12 @@ fn cve_2024_21626_workdir_through_an_inherited_fd_stays_inside() {
         "the host directory changed"
     );
 }
+}
 
 // ---- privileges ----
 
-#[test]
-fn setuid_binaries_gain_nothing_under_no_new_privileges() {
-    let b = setup!();
+escape_test! {
+fn setuid_binaries_gain_nothing_under_no_new_privileges(b) {
     if let Some(why) = b.need_helper() {
         skip!("{why}");
     }
@@ -1238,6 +1322,7 @@ fn setuid_binaries_gain_nothing_under_no_new_privileges() {
         describe(&out)
     );
 }
+}
 
 // ---- identity and paths ----
 
@@ -1249,9 +1334,8 @@ fn cap_eff(b: &Berth, flags: &[&str], grep: &str) -> Output {
     b.run(&args)
 }
 
-#[test]
-fn file_capabilities_in_an_image_work_within_the_bounding_set() {
-    let b = setup!();
+escape_test! {
+fn file_capabilities_in_an_image_work_within_the_bounding_set(b) {
     if !have("setcap") {
         skip!("needs setcap (libcap2-bin)");
     }
@@ -1295,10 +1379,10 @@ fn file_capabilities_in_an_image_work_within_the_bounding_set() {
         describe(&out)
     );
 }
+}
 
-#[test]
-fn group_add_and_named_users_resolve_in_the_image() {
-    let b = setup!();
+escape_test! {
+fn group_add_and_named_users_resolve_in_the_image(b) {
     let out = b.run(&[
         "run",
         "--rm",
@@ -1344,10 +1428,10 @@ fn group_add_and_named_users_resolve_in_the_image() {
         assert_eq!(b.ids_quiet(), before, "{flags:?} left a container");
     }
 }
+}
 
-#[test]
-fn mask_and_unmask_change_what_the_container_can_read() {
-    let b = setup!();
+escape_test! {
+fn mask_and_unmask_change_what_the_container_can_read(b) {
     // /proc/keys is masked by default (a /dev/null bind: reads end at once); /etc/hostname
     // is a real file that mask= hides.
     let script = "wc -c < /etc/hostname; stat -c %t,%T /proc/keys; \
@@ -1406,122 +1490,4 @@ fn mask_and_unmask_change_what_the_container_can_read() {
         describe(&out)
     );
 }
-
-// ---- rootless ----
-
-/// Deletes the user (and its home and mail spool) when dropped.
-struct TestUser(String);
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").args(["-r", "-f", &self.0]).output();
-    }
-}
-
-/// SIGKILL, one pid at a time, every process whose real uid is `uid` (what a failed rootless
-/// attempt may have left running).
-fn kill_processes_of(uid: &str) {
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let real = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().next());
-        if real == Some(uid) {
-            berth_integration_tests::kill_pid(pid);
-        }
-    }
-}
-
-#[test]
-fn rootless_berth_as_a_created_user() {
-    let b = setup!();
-    if !have("useradd") || !have("setpriv") {
-        skip!("needs useradd and setpriv");
-    }
-    let user = format!("besc{}", std::process::id());
-    let out = Command::new("useradd")
-        .args(["-m", "-s", "/bin/sh", &user])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "useradd: {}", describe(&out));
-    let _guard = TestUser(user.clone());
-    let id = |flag: &str| {
-        let out = Command::new("id").args([flag, &user]).output().unwrap();
-        stdout(&out).trim().to_owned()
-    };
-    let (uid, gid) = (id("-u"), id("-g"));
-    // The user's own roots and XDG_RUNTIME_DIR, in a directory it owns.
-    let home = b.dir.path().join("user");
-    let xdg = home.join("xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    for p in [b.dir.path(), &home] {
-        let st = Command::new("chmod").arg("755").arg(p).status().unwrap();
-        assert!(st.success());
-    }
-    let st = Command::new("chown")
-        .args(["-R", &format!("{uid}:{gid}")])
-        .arg(&home)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let tar = b.dir.path().join("bb_latest.tar");
-    let st = Command::new("chmod").arg("644").arg(&tar).status().unwrap();
-    assert!(st.success());
-    let as_user = |args: &[&str]| {
-        Command::new("setpriv")
-            .args([
-                "--reuid",
-                &uid,
-                "--regid",
-                &gid,
-                "--init-groups",
-                "--reset-env",
-                "env",
-            ])
-            // --reset-env clears the environment: set the user's own after it.
-            .arg(format!("XDG_RUNTIME_DIR={}", xdg.display()))
-            .arg(format!("HOME={}", home.display()))
-            .arg(format!("BERTH_BRIDGE={}", b.bridge))
-            .arg(format!("BERTH_BRIDGE_SUBNET={}", private_subnet()))
-            .arg(bin_dir().join("berth"))
-            .arg("--root")
-            .arg(home.join("data"))
-            .arg("--runroot")
-            .arg(xdg.join("berth"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
-    let import = as_user(&["import", tar.to_str().unwrap(), "bb:latest"]);
-    let out = if import.status.success() {
-        // Rootless networking (pasta/slirp4netns) is not what this test is about.
-        as_user(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "bb",
-            "sh",
-            "-c",
-            "echo rootless-ok; id -u",
-        ])
-    } else {
-        import
-    };
-    if !(out.status.success() && stdout(&out).contains("rootless-ok")) {
-        let err = format!("{}{}", stderr(&out), stdout(&out));
-        let line = err.trim().lines().last().unwrap_or("no output").to_owned();
-        kill_processes_of(&uid);
-        skip!("rootless containers do not work yet: {line}");
-    }
-    assert!(
-        stdout(&out).lines().any(|l| l == "0"),
-        "a rootless container's user is not root inside: {}",
-        describe(&out)
-    );
 }
