@@ -13,73 +13,23 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use berth_integration_tests::user::TestUser;
 use berth_integration_tests::{
     bin_dir, describe, have, kill_pid, need_root, skip, stderr, stdout, template_rootfs,
 };
 
-/// A user made for one test, with its home, XDG_RUNTIME_DIR and Berth roots in a private
-/// directory. Dropping it kills the user's processes, removes the user (and its subuid/subgid
-/// lines, which userdel removes with it) and the directory.
+/// The test's user ([`TestUser`]) with a busybox tarball it can read and its Berth, run with
+/// the default (XDG) roots.
 struct User {
-    name: String,
-    uid: u32,
-    gid: u32,
-    dir: tempfile::TempDir,
-    /// Processes that already had the new user's uid (left by a deleted user whose uid was
-    /// given again): not this test's, never killed or counted.
-    foreign: Vec<i32>,
+    user: TestUser,
 }
 
-impl Drop for User {
-    fn drop(&mut self) {
-        self.kill_all();
-        let _ = Command::new("userdel")
-            .args(["-r", "-f", &self.name])
-            .output();
-        remove_subid_lines(&self.name);
+impl std::ops::Deref for User {
+    type Target = TestUser;
+
+    fn deref(&self) -> &TestUser {
+        &self.user
     }
-}
-
-/// Remove the user's lines from /etc/subuid and /etc/subgid if userdel left them.
-fn remove_subid_lines(name: &str) {
-    for file in ["/etc/subuid", "/etc/subgid"] {
-        let prefix = format!("{name}:");
-        let _ = Command::new("flock")
-            .args([file, "sed", "-i", &format!("/^{prefix}/d"), file])
-            .output();
-    }
-}
-
-/// The pids and names of the processes whose real uid is `uid`.
-fn processes_of(uid: u32) -> Vec<i32> {
-    named_processes_of(uid)
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect()
-}
-
-fn named_processes_of(uid: u32) -> Vec<(i32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
-        };
-        // Zombies (left to a PID 1 that does not reap) are not running processes.
-        if field("State:").as_deref() == Some("Z") {
-            continue;
-        }
-        if field("Uid:") == Some(uid.to_string()) {
-            found.push((pid, field("Name:").unwrap_or_default()));
-        }
-    }
-    found
 }
 
 /// The uid owning the process (its real uid).
@@ -94,72 +44,13 @@ fn owner_of(pid: i32) -> Option<u32> {
         .ok()
 }
 
-fn id_of(flag: &str, name: &str) -> u32 {
-    let out = Command::new("id").args([flag, name]).output().unwrap();
-    stdout(&out).trim().parse().unwrap()
-}
-
-/// Does `name` have a line in `file`?
-fn has_subid_line(file: &str, name: &str) -> bool {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with(&format!("{name}:")))
-}
-
 impl User {
-    /// A new user `prefix<pid>` with a subordinate id range, a home and an XDG_RUNTIME_DIR, and
-    /// a busybox image tarball it can read.
     fn new(prefix: &str) -> User {
-        let name = format!("{prefix}{}", std::process::id());
-        let dir = tempfile::Builder::new()
-            .prefix("brl")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let out = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", &name])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "useradd: {}", describe(&out));
-        let uid = id_of("-u", &name);
-        let mut user = User {
-            uid,
-            gid: id_of("-g", &name),
-            name,
-            dir,
-            foreign: processes_of(uid),
+        let u = User {
+            user: TestUser::new(prefix),
         };
-        // useradd gives new users a range when login.defs asks it to; otherwise one is added,
-        // through usermod (which locks the files against the other tests' useradd/userdel).
-        if !has_subid_line("/etc/subuid", &user.name) || !has_subid_line("/etc/subgid", &user.name)
-        {
-            let start = 300_000 + (user.uid % 1000) * 65_536;
-            let range = format!("{start}-{}", start + 65_535);
-            let out = Command::new("usermod")
-                .args(["--add-subuids", &range, "--add-subgids", &range, &user.name])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "usermod: {}", describe(&out));
-        }
-        user.prepare_dirs();
-        user
-    }
-
-    fn prepare_dirs(&mut self) {
-        let home = self.home();
-        std::fs::create_dir_all(self.xdg()).unwrap();
-        for p in [self.dir.path(), home.as_path()] {
-            let st = Command::new("chmod").arg("755").arg(p).status().unwrap();
-            assert!(st.success());
-        }
-        let st = Command::new("chmod")
-            .arg("700")
-            .arg(self.xdg())
-            .status()
-            .unwrap();
-        assert!(st.success());
         // The busybox rootfs, as a tarball the user can read.
-        let tar = self.tarball();
+        let tar = u.tarball();
         let out = Command::new("tar")
             .arg("-C")
             .arg(template_rootfs())
@@ -169,25 +60,12 @@ impl User {
             .output()
             .unwrap();
         assert!(out.status.success(), "tar: {}", describe(&out));
-        let st = Command::new("chown")
-            .args(["-R", &format!("{}:{}", self.uid, self.gid)])
-            .arg(&home)
-            .arg(&tar)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn xdg(&self) -> PathBuf {
-        self.home().join("xdg")
+        u.chown(&tar);
+        u
     }
 
     fn tarball(&self) -> PathBuf {
-        self.dir.path().join("bb.tar")
+        self.dir().join("bb.tar")
     }
 
     fn data_root(&self) -> PathBuf {
@@ -196,20 +74,7 @@ impl User {
 
     /// `berth ARGS` as the user, with its default roots (XDG_DATA_HOME unset: ~/.local/share).
     fn berth(&self, args: &[&str]) -> Output {
-        Command::new("setpriv")
-            .args([
-                "--reuid",
-                &self.uid.to_string(),
-                "--regid",
-                &self.gid.to_string(),
-                "--init-groups",
-                "--reset-env",
-                "env",
-            ])
-            .arg(format!("XDG_RUNTIME_DIR={}", self.xdg().display()))
-            .arg(format!("HOME={}", self.home().display()))
-            .arg("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .arg(bin_dir().join("berth"))
+        self.command(&bin_dir().join("berth"), &[])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -228,20 +93,11 @@ impl User {
         stdout(&out)
     }
 
-    /// SIGKILL, one pid at a time, this test's processes of the user.
-    fn kill_all(&self) {
-        for pid in processes_of(self.uid) {
-            if !self.foreign.contains(&pid) {
-                kill_pid(pid);
-            }
-        }
-    }
-
     /// This test's processes of the user, by name, except the pause process.
     fn running(&self) -> Vec<(i32, String)> {
-        named_processes_of(self.uid)
+        self.processes()
             .into_iter()
-            .filter(|(pid, name)| name != "berth-pause" && !self.foreign.contains(pid))
+            .filter(|(_, name)| name != "berth-pause")
             .collect()
     }
 
@@ -262,27 +118,10 @@ impl User {
     }
 }
 
-/// Skip unless the machine can run a rootless container at all.
-fn usable() -> Option<&'static str> {
-    for tool in [
-        "useradd",
-        "userdel",
-        "usermod",
-        "setpriv",
-        "newuidmap",
-        "newgidmap",
-    ] {
-        if !have(tool) {
-            return Some("needs useradd, usermod, setpriv and newuidmap/newgidmap (uidmap)");
-        }
-    }
-    None
-}
-
 macro_rules! setup {
     ($prefix:expr) => {{
         need_root!();
-        if let Some(reason) = usable() {
+        if let Some(reason) = berth_integration_tests::user::unusable() {
             skip!("{reason}");
         }
         User::new($prefix)
@@ -551,7 +390,7 @@ fn rootless_without_subuid_maps_only_the_user() {
         assert!(out.status.success(), "usermod: {}", describe(&out));
     }
     // The busybox rootfs with every file owned by root (the template has a user's home).
-    let tar = u.dir.path().join("bb-root.tar");
+    let tar = u.dir().join("bb-root.tar");
     let st = Command::new("tar")
         .args(["--owner=0", "--group=0", "-C"])
         .arg(template_rootfs())
@@ -589,10 +428,10 @@ fn rootless_without_subuid_maps_only_the_user() {
         describe(&out)
     );
     // An image with a file owned by another id cannot be unpacked: a clear error.
-    let dir = u.dir.path().join("other");
+    let dir = u.dir().join("other");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("file"), "x").unwrap();
-    let other = u.dir.path().join("other.tar");
+    let other = u.dir().join("other.tar");
     let st = Command::new("tar")
         .args(["--owner=1234", "--group=1234", "-C"])
         .arg(&dir)
@@ -624,14 +463,14 @@ fn rootless_pull_from_a_registry() {
         skip!("needs docker-registry");
     };
     // Root puts the busybox image in the registry, from a private store.
-    let rootful = u.dir.path().join("rootful");
+    let rootful = u.dir().join("rootful");
     let reference = format!("{}/rootless/bb:latest", registry.host);
     let as_root = |args: &[&str]| {
         let out = Command::new(bin_dir().join("berth"))
             .arg("--root")
             .arg(&rootful)
             .arg("--runroot")
-            .arg(u.dir.path().join("rootful-run"))
+            .arg(u.dir().join("rootful-run"))
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -654,4 +493,109 @@ fn rootless_pull_from_a_registry() {
         "echo pulled; id -u",
     ]);
     assert_eq!(out, "pulled\n0\n");
+}
+
+#[test]
+fn rootless_keep_id_runs_as_the_user_and_writes_as_the_user() {
+    let u = setup!("brk");
+    let tar = u.tarball();
+    u.ok(&["import", tar.to_str().unwrap(), "bb:latest"]);
+    let shared = u.dir().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    u.chown(&shared);
+    let vol = format!("{}:/x", shared.display());
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns",
+        "keep-id",
+        "-v",
+        &vol,
+        "bb",
+        "sh",
+        "-c",
+        "id -u; id -g; touch /x/made-inside",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [u.uid.to_string(), u.gid.to_string()],
+        "keep-id: the process is not the user"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(shared.join("made-inside")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (u.uid, u.gid),
+        "owner on the host"
+    );
+    // -u still chooses the process's user.
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns",
+        "keep-id",
+        "-u",
+        "0",
+        "bb",
+        "id",
+        "-u",
+    ]);
+    assert_eq!(out.trim(), "0");
+}
+
+#[test]
+fn rootless_default_network_publishes_a_port() {
+    let u = setup!("brn");
+    if !have("pasta") && !have("slirp4netns") {
+        skip!("needs pasta (passt) or slirp4netns");
+    }
+    let tar = u.tarball();
+    u.ok(&["import", tar.to_str().unwrap(), "bb:latest"]);
+    let port = berth_integration_tests::net::free_port().to_string();
+    let publish = format!("127.0.0.1:{port}:80");
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &publish,
+        "bb",
+        "sh",
+        "-c",
+        "mkdir -p /w && echo hello-rootless > /w/index.html && httpd -f -p 80 -h /w",
+    ]);
+    let mut body = String::new();
+    let served = berth_integration_tests::wait_until(10.0, || {
+        let out = Command::new("busybox")
+            .args([
+                "wget",
+                "-q",
+                "-O",
+                "-",
+                &format!("http://127.0.0.1:{port}/"),
+            ])
+            .output()
+            .unwrap();
+        body = stdout(&out);
+        body.contains("hello-rootless")
+    });
+    assert!(served, "the published port did not serve: {body:?}");
+    let ports = u.ok(&["port", "web"]);
+    assert!(
+        ports.contains(&format!("80/tcp -> 127.0.0.1:{port}")),
+        "{ports}"
+    );
+    let links = u.ok(&["exec", "web", "ls", "/sys/class/net"]);
+    assert!(
+        links.split_whitespace().any(|l| l != "lo"),
+        "no interface but lo: {links}"
+    );
+    u.ok(&["rm", "-f", "web"]);
+    let left = u.running();
+    assert!(left.is_empty(), "left running: {left:?}");
 }
