@@ -72,14 +72,7 @@ pub fn mount_overlay_fds(
     upper: Option<Upper<'_>>,
     target: &Path,
 ) -> Result<(), OverlayError> {
-    let fail = |step: String| {
-        let target = target.to_path_buf();
-        move |e: rustix::io::Errno| OverlayError::Mount {
-            target,
-            step,
-            source: e.into(),
-        }
-    };
+    let fail = |step: String| mount_error(target, step);
     let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
         .map_err(fail("fsopen".into()))?;
     for (i, fd) in lowers.iter().enumerate() {
@@ -91,17 +84,19 @@ pub fn mount_overlay_fds(
     attach(&fs, target)
 }
 
+/// The error of mount step `step` on `target`, for `map_err`.
+fn mount_error(target: &Path, step: String) -> impl FnOnce(rustix::io::Errno) -> OverlayError {
+    let target = target.to_path_buf();
+    move |e| OverlayError::Mount {
+        target,
+        step,
+        source: e.into(),
+    }
+}
+
 /// Mount the created overlay context `fs` on `target`.
 fn attach(fs: &rustix::fd::OwnedFd, target: &Path) -> Result<(), OverlayError> {
-    let fail = |step: &str| {
-        let target = target.to_path_buf();
-        let step = step.to_owned();
-        move |e: rustix::io::Errno| OverlayError::Mount {
-            target,
-            step,
-            source: e.into(),
-        }
-    };
+    let fail = |step: &str| mount_error(target, step.to_owned());
     let mnt = rustix::mount::fsmount(fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(fail("fsmount"))?;
     rustix::mount::move_mount(
@@ -119,14 +114,7 @@ fn set_upper(
     upper: Option<Upper<'_>>,
     target: &Path,
 ) -> Result<(), OverlayError> {
-    let fail = |step: String| {
-        let target = target.to_path_buf();
-        move |e: rustix::io::Errno| OverlayError::Mount {
-            target,
-            step,
-            source: e.into(),
-        }
-    };
+    let fail = |step: String| mount_error(target, step);
     if let Some(Upper { upper, work }) = upper {
         let up = utf8(upper, target)?;
         rustix::mount::fsconfig_set_string(fs, "upperdir", up)
@@ -146,14 +134,7 @@ fn configure(
     upper: Option<Upper<'_>>,
     target: &Path,
 ) -> Result<rustix::fd::OwnedFd, OverlayError> {
-    let fail = |step: String| {
-        let target = target.to_path_buf();
-        move |e: rustix::io::Errno| OverlayError::Mount {
-            target,
-            step,
-            source: e.into(),
-        }
-    };
+    let fail = |step: String| mount_error(target, step);
     let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
         .map_err(fail("fsopen".into()))?;
     if one_by_one {

@@ -17,39 +17,30 @@ pub mod subid;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The id ranges of a `uid_map`/`gid_map` file: (inside, outside, count).
-fn read_map(path: &str) -> Vec<(u32, u32, u32)> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace().map(|x| x.parse::<u32>().ok());
-            Some((f.next()??, f.next()??, f.next()??))
-        })
-        .collect()
-}
+use berth_storage::IdRange;
 
-/// Is the map the initial namespace's identity map (`0 0 4294967295`)?
-fn is_identity(map: &[(u32, u32, u32)]) -> bool {
-    map == [(0, 0, u32::MAX)]
+use crate::containers::userns::{is_initial, parse_proc_map};
+
+/// This process's uid map (ranges of /proc/self/uid_map).
+fn own_uid_map() -> Vec<IdRange> {
+    parse_proc_map(&std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default())
 }
 
 /// Does this process run rootless: not root, or root only inside a user namespace that is not
 /// the initial one (after joining the pause process, and in every helper spawned from there)?
 pub fn is_rootless() -> bool {
     static ROOTLESS: OnceLock<bool> = OnceLock::new();
-    *ROOTLESS.get_or_init(|| {
-        !rustix::process::geteuid().is_root() || !is_identity(&read_map("/proc/self/uid_map"))
-    })
+    *ROOTLESS.get_or_init(|| !rustix::process::geteuid().is_root() || !is_initial(&own_uid_map()))
 }
 
 /// The host uid behind this process's effective uid (the user who runs Berth rootless; the
 /// euid itself outside a user namespace).
 pub fn host_uid() -> u32 {
     let euid = rustix::process::geteuid().as_raw();
-    read_map("/proc/self/uid_map")
+    own_uid_map()
         .into_iter()
-        .find(|&(inside, _, count)| euid >= inside && euid - inside < count)
-        .map_or(euid, |(inside, outside, _)| outside + (euid - inside))
+        .find(|r| euid >= r.container && euid - r.container < r.size)
+        .map_or(euid, |r| r.host + (euid - r.container))
 }
 
 /// Should `berth` join (or create) the pause process: a non-root user outside any namespace of
@@ -128,15 +119,4 @@ pub fn delegated_cgroup() -> Option<PathBuf> {
         .filter(|a| !a.as_os_str().is_empty() && writable(a))
         .last()
         .map(Path::to_path_buf)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identity_map_is_the_initial_namespace() {
-        assert!(is_identity(&[(0, 0, u32::MAX)]));
-        assert!(!is_identity(&[(0, 1000, 1), (1, 100000, 65536)]));
-    }
 }

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use crate::containers::userns::parse_subid;
+
 /// A subordinate id range: `count` ids from `start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -19,19 +21,13 @@ pub fn ranges(file: &Path, name: &str, id: u32) -> Vec<Range> {
 
 fn parse(text: &str, name: &str, id: u32) -> Vec<Range> {
     let id = id.to_string();
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.trim().splitn(3, ':');
-            let (owner, start, count) = (f.next()?, f.next()?, f.next()?);
-            if owner != name && owner != id {
-                return None;
-            }
-            Some(Range {
-                start: start.trim().parse().ok()?,
-                count: count.trim().parse().ok()?,
-            })
+    parse_subid(text)
+        .into_iter()
+        .filter(|e| e.owner == name || e.owner == id)
+        .map(|e| Range {
+            start: e.start,
+            count: e.count,
         })
-        .filter(|r| r.count > 0)
         .collect()
 }
 

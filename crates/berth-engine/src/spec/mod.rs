@@ -216,16 +216,15 @@ fn user(
         source,
     })?;
     // docker lists the primary gid first, then the supplementary groups, then --group-add.
-    let mut gids: Vec<u32> = std::iter::once(resolved.gid)
-        .chain(crate::rootless::supplementary_gids(
-            resolved.additional_gids,
-        ))
-        .collect();
-    for gid in crate::rootless::supplementary_gids(added) {
-        if !gids.contains(&gid) {
-            gids.push(gid);
+    let mut supplementary = resolved.additional_gids;
+    for gid in added {
+        if gid != resolved.gid && !supplementary.contains(&gid) {
+            supplementary.push(gid);
         }
     }
+    let gids = std::iter::once(resolved.gid)
+        .chain(crate::rootless::supplementary_gids(supplementary))
+        .collect();
     u.set_additional_gids(Some(gids));
     Ok(u)
 }
